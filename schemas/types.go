@@ -247,6 +247,7 @@ type Reject struct {
 	Offset     int64     `json:"offset"` // Kafka offset, or -1 for files
 	Line       int64     `json:"line"`   // file line, or -1 for Kafka
 	Field      string    `json:"field,omitempty"`
+	Rule       string    `json:"rule"` // short class of the reason, e.g. "missing", "range"
 	Reason     string    `json:"reason"`
 	Raw        []byte    `json:"raw"`
 	RawSize    int64     `json:"raw_size"`
