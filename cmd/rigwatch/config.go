@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"golang.org/x/term"
+	"gopkg.in/yaml.v3"
+)
+
+// config is everything rigwatch can be told, from (in rising precedence) an
+// optional YAML file, RIGWATCH_* environment variables and flags.
+type config struct {
+	ClickHouse         string        `yaml:"clickhouse"`
+	ClickHouseDB       string        `yaml:"clickhouse_database"`
+	ClickHouseUser     string        `yaml:"clickhouse_user"`
+	ClickHousePassword string        `yaml:"clickhouse_password"`
+	Kafka              string        `yaml:"kafka"`
+	KafkaGroup         string        `yaml:"kafka_group"`
+	DataDir            string        `yaml:"data_dir"`
+	HTTP               string        `yaml:"http"`
+	LogLevel           string        `yaml:"log_level"`
+	BatchSize          int           `yaml:"batch_size"`
+	FlushInterval      time.Duration `yaml:"flush_interval"`
+	MaxMessageBytes    int           `yaml:"max_message_bytes"`
+}
+
+func defaults() config {
+	return config{
+		ClickHouseDB:    "rigwatch",
+		KafkaGroup:      "rigwatch",
+		DataDir:         "./.rigwatch",
+		HTTP:            "127.0.0.1:8080",
+		LogLevel:        "info",
+		BatchSize:       50_000,
+		FlushInterval:   time.Second,
+		MaxMessageBytes: 1 << 20,
+	}
+}
+
+// setting ties a config field to its flag and environment variable; parse
+// stores a textual value into the field.
+type setting struct {
+	flag, env, usage string
+	def              string
+	parse            func(c *config, v string) error
+}
+
+func strSetting(flag, env, usage string, field func(*config) *string) setting {
+	return setting{flag: flag, env: env, usage: usage, def: *field(ptrDefaults()),
+		parse: func(c *config, v string) error { *field(c) = v; return nil }}
+}
+
+func intSetting(flag, env, usage string, field func(*config) *int) setting {
+	return setting{flag: flag, env: env, usage: usage, def: strconv.Itoa(*field(ptrDefaults())),
+		parse: func(c *config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			*field(c) = n
+			return nil
+		}}
+}
+
+func durSetting(flag, env, usage string, field func(*config) *time.Duration) setting {
+	return setting{flag: flag, env: env, usage: usage, def: field(ptrDefaults()).String(),
+		parse: func(c *config, v string) error {
+			d, err := time.ParseDuration(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not a duration like 500ms or 2s", v)
+			}
+			*field(c) = d
+			return nil
+		}}
+}
+
+func ptrDefaults() *config { d := defaults(); return &d }
+
+type globalFlags struct {
+	configFile string
+	settings   []setting
+	flags      *pflag.FlagSet
+}
+
+func (g *globalFlags) register(root *cobra.Command) {
+	g.settings = []setting{
+		strSetting("clickhouse", "RIGWATCH_CLICKHOUSE_ADDR", "ClickHouse native address HOST:PORT (unset: start a private server under the data dir)", func(c *config) *string { return &c.ClickHouse }),
+		strSetting("clickhouse-database", "RIGWATCH_CLICKHOUSE_DATABASE", "ClickHouse database", func(c *config) *string { return &c.ClickHouseDB }),
+		strSetting("clickhouse-user", "RIGWATCH_CLICKHOUSE_USER", "ClickHouse user", func(c *config) *string { return &c.ClickHouseUser }),
+		strSetting("clickhouse-password", "RIGWATCH_CLICKHOUSE_PASSWORD", "ClickHouse password (prefer the environment variable)", func(c *config) *string { return &c.ClickHousePassword }),
+		strSetting("kafka", "RIGWATCH_KAFKA_BROKERS", "Kafka brokers, comma-separated (unset: the embedded broker)", func(c *config) *string { return &c.Kafka }),
+		strSetting("kafka-group", "RIGWATCH_KAFKA_GROUP", "consumer group prefix; each input topic gets PREFIX.STREAM", func(c *config) *string { return &c.KafkaGroup }),
+		strSetting("data-dir", "RIGWATCH_DATA_DIR", "directory for the embedded broker and private ClickHouse", func(c *config) *string { return &c.DataDir }),
+		strSetting("log-level", "RIGWATCH_LOG_LEVEL", "debug, info, warn or error", func(c *config) *string { return &c.LogLevel }),
+		intSetting("batch-size", "RIGWATCH_BATCH_SIZE", "records per ClickHouse insert", func(c *config) *int { return &c.BatchSize }),
+		durSetting("flush-interval", "RIGWATCH_FLUSH_INTERVAL", "flush a partial batch this often", func(c *config) *time.Duration { return &c.FlushInterval }),
+		intSetting("max-message-bytes", "RIGWATCH_MAX_MESSAGE_BYTES", "largest accepted message or replay line", func(c *config) *int { return &c.MaxMessageBytes }),
+	}
+	f := root.PersistentFlags()
+	f.StringVar(&g.configFile, "config", "", "YAML config file (env RIGWATCH_CONFIG)")
+	for _, s := range g.settings {
+		f.String(s.flag, s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+	}
+	g.flags = f
+}
+
+// resolve builds the config: defaults, then the YAML file, then the
+// environment, then the flags the user set.
+func (g *globalFlags) resolve() (config, error) {
+	cfg := defaults()
+	path := g.configFile
+	if path == "" {
+		path = os.Getenv("RIGWATCH_CONFIG")
+	}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, usagef("cannot read config file: %v", err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+			return cfg, usagef("config file %s: %s", path, firstLine(err.Error()))
+		}
+	}
+	for _, s := range g.settings {
+		if v, ok := os.LookupEnv(s.env); ok {
+			if err := s.parse(&cfg, v); err != nil {
+				return cfg, usagef("%s: %v", s.env, err)
+			}
+		}
+	}
+	for _, s := range g.settings {
+		if f := g.flags.Lookup(s.flag); f != nil && f.Changed {
+			if err := s.parse(&cfg, f.Value.String()); err != nil {
+				return cfg, usagef("--%s: %v", s.flag, err)
+			}
+		}
+	}
+	if cfg.BatchSize <= 0 {
+		return cfg, usagef("--batch-size must be > 0")
+	}
+	if cfg.MaxMessageBytes <= 0 {
+		return cfg, usagef("--max-message-bytes must be > 0")
+	}
+	if cfg.FlushInterval <= 0 {
+		return cfg, usagef("--flush-interval must be > 0")
+	}
+	if _, err := zapcore.ParseLevel(cfg.LogLevel); err != nil {
+		return cfg, usagef("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
+	}
+	return cfg, nil
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}
+
+// newLogger logs to stderr: readable on a terminal, JSON otherwise.
+func newLogger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	zc := zap.NewProductionConfig()
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.OutputPaths = []string{"stderr"}
+	zc.DisableStacktrace = true
+	zc.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		zc.Encoding = "console"
+		zc.EncoderConfig.EncodeLevel = zapcore.CapitalColorLevelEncoder
+	}
+	return zc.Build()
+}

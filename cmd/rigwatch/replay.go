@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+	"golang.org/x/term"
+
+	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+func newReplayCmd(g *globalFlags) *cobra.Command {
+	var viaKafka, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "replay DIR",
+		Short: "Load a directory of replay files through the same validation and storage path",
+		Long: "Loads licenses, meters, rigs, purchases and readings files (.csv or .jsonl, optionally .gz;\n" +
+			"readings may be split as readings-*.csv.gz) from DIR into ClickHouse. Bad rows are stored as\n" +
+			"rejects with their file, line and reason. Replaying the same directory again changes no count.",
+		Args: exactArgs(1, "one directory"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+				return usagef("replay directory %q does not exist or is not a directory", dir)
+			}
+			files, err := ingest.FindFiles(dir)
+			if err != nil {
+				return usageError{err}
+			}
+			rt, err := openRuntime(cmd.Context(), g, viaKafka)
+			if err != nil {
+				return err
+			}
+			defer rt.close()
+			var sum ingest.ReplaySummary
+			if viaKafka {
+				sum, err = replayViaKafka(cmd.Context(), rt, files)
+			} else {
+				sum, err = replayFiles(cmd.Context(), rt, dir)
+			}
+			if err != nil {
+				return err
+			}
+			return printSummary(cmd.OutOrStdout(), sum, asJSON)
+		},
+	}
+	cmd.Flags().BoolVar(&viaKafka, "via-kafka", false, "produce the files into the topics and let the consumers load them")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	return cmd
+}
+
+func replayFiles(ctx context.Context, rt *runtime, dir string) (ingest.ReplaySummary, error) {
+	cfg := ingest.ReplayConfig{Dir: dir, BatchSize: rt.cfg.BatchSize, MaxLine: rt.cfg.MaxMessageBytes}
+	var bar *progressbar.ProgressBar
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetDescription("replay"),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionShowElapsedTimeOnFinish(),
+			progressbar.OptionClearOnFinish(),
+		)
+		start := time.Now()
+		cfg.Progress = func(done, total, rows int64) {
+			if bar.GetMax64() != total {
+				bar.ChangeMax64(total)
+			}
+			rate := float64(rows) / time.Since(start).Seconds()
+			bar.Describe(fmt.Sprintf("replay %d rows, %.0f rows/s", rows, rate))
+			_ = bar.Set64(done)
+		}
+	}
+	sum, err := ingest.Replay(ctx, cfg, rt.store, nil, rt.log)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	return sum, err
+}
+
+// replayViaKafka produces the files to the topics, runs the consumers until
+// every group has committed everything produced, and reports what the
+// consumers stored.
+func replayViaKafka(ctx context.Context, rt *runtime, files []ingest.File) (ingest.ReplaySummary, error) {
+	start := time.Now()
+	var sum ingest.ReplaySummary
+	n, err := ingest.ProduceFiles(ctx, files, rt.brokers, nil, rt.cfg.MaxMessageBytes)
+	if err != nil {
+		return sum, err
+	}
+	rt.log.Info("produced replay files", zap.Int64("messages", n))
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serve(cctx, rt, "127.0.0.1:0", nil) }()
+	for {
+		lag := int64(0)
+		for _, s := range schemas.Streams {
+			l, err := ingest.GroupLag(ctx, rt.brokers, nil, rt.cfg.KafkaGroup+"."+string(s), s.Topic())
+			if err != nil {
+				l = 1 // group not formed yet
+			}
+			lag += l
+		}
+		if lag == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			cancel()
+			<-done
+			return sum, ctx.Err()
+		case err := <-done:
+			return sum, fmt.Errorf("consumers stopped early: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		return sum, err
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	counts, err := rt.store.TableCounts(ctx)
+	if err != nil {
+		return sum, err
+	}
+	for _, s := range schemas.Streams {
+		sum.Streams = append(sum.Streams, ingest.StreamSummary{Stream: s, Accepted: int64(counts[string(s)])})
+	}
+	rej, err := rt.store.RejectReasons(ctx)
+	if err == nil {
+		for i := range sum.Streams {
+			sum.Streams[i].Reasons = map[string]int64{}
+			for k, v := range rej {
+				st, field, _ := strings.Cut(k, "/")
+				if st == string(sum.Streams[i].Stream) {
+					sum.Streams[i].Rejected += int64(v)
+					sum.Streams[i].Reasons[field] += int64(v)
+				}
+			}
+		}
+	}
+	return sum, nil
+}
+
+func printSummary(w io.Writer, sum ingest.ReplaySummary, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stream\tfiles\taccepted\trejected\trows/s\t")
+	var acc, rej int64
+	for _, s := range sum.Streams {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.0f\t\n", s.Stream, s.Files, s.Accepted, s.Rejected, s.RowsPerS)
+		acc += s.Accepted
+		rej += s.Rejected
+	}
+	tw.Flush()
+	for _, s := range sum.Streams {
+		if len(s.Reasons) == 0 {
+			continue
+		}
+		keys := s.SortedReasons()
+		sort.SliceStable(keys, func(i, j int) bool { return s.Reasons[keys[i]] > s.Reasons[keys[j]] })
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s: %d", k, s.Reasons[k])
+		}
+		fmt.Fprintf(w, "rejected %s by reason: %s\n", s.Stream, strings.Join(parts, ", "))
+	}
+	rate := 0.0
+	if sum.Seconds > 0 {
+		rate = float64(acc+rej) / sum.Seconds
+	}
+	fmt.Fprintf(w, "total: %d accepted, %d rejected in %.1fs (%.0f rows/s)\n", acc, rej, sum.Seconds, rate)
+	return nil
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/rigwatch/rigwatch/api"
+	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+func newServeCmd(g *globalFlags) *cobra.Command {
+	var httpAddr string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Ingest every input topic into ClickHouse and serve the HTTP API until stopped",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			addr, err := httpAddrOf(cmd, httpAddr)
+			if err != nil {
+				return err
+			}
+			rt, err := openRuntime(cmd.Context(), g, true)
+			if err != nil {
+				return err
+			}
+			defer rt.close()
+			return serve(cmd.Context(), rt, addr, nil)
+		},
+	}
+	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "HTTP listen address (env RIGWATCH_HTTP_ADDR)")
+	return cmd
+}
+
+func httpAddrOf(cmd *cobra.Command, flagValue string) (string, error) {
+	if !cmd.Flags().Changed("http") {
+		if v := lookupEnv("RIGWATCH_HTTP_ADDR"); v != "" {
+			return v, nil
+		}
+	}
+	if flagValue == "" {
+		return "", usagef("--http must not be empty")
+	}
+	return flagValue, nil
+}
+
+// serve runs the consumers and the HTTP server until ctx ends, then shuts
+// down in order: stop fetching, flush, commit (the consumers' Run), then
+// stop HTTP. ready, if set, is told the HTTP address once it listens.
+func serve(ctx context.Context, rt *runtime, httpAddr string, ready func(addr string)) error {
+	log := rt.log
+	rejects := ingest.KafkaRejects{W: ingest.NewWriter(rt.brokers, schemas.RejectsTopic, nil)}
+	defer rejects.W.Close()
+	var consumers []*ingest.Consumer
+	for _, s := range schemas.Streams {
+		c, err := ingest.NewConsumer(ingest.ConsumerConfig{
+			Brokers:       rt.brokers,
+			Stream:        s,
+			GroupID:       rt.cfg.KafkaGroup + "." + string(s),
+			MaxBatch:      rt.cfg.BatchSize,
+			FlushInterval: rt.cfg.FlushInterval,
+			MaxBytes:      rt.cfg.MaxMessageBytes,
+		}, rt.store, rejects, nil, log)
+		if err != nil {
+			return err
+		}
+		consumers = append(consumers, c)
+	}
+	srv := api.New(api.Config{Addr: httpAddr, Ready: func(ctx context.Context) error {
+		if err := rt.store.Ping(ctx); err != nil {
+			return fmt.Errorf("ClickHouse: %w", err)
+		}
+		for _, c := range consumers {
+			if !c.Ready() {
+				return errors.New("a consumer cannot store its batch")
+			}
+		}
+		return nil
+	}}, log)
+	if err := srv.Start(); err != nil {
+		return fmt.Errorf("cannot listen on %s: %w", httpAddr, err)
+	}
+	log.Info("serving", zap.String("http", srv.Addr()), zap.Strings("brokers", rt.brokers))
+	if ready != nil {
+		ready(srv.Addr())
+	}
+	var wg sync.WaitGroup
+	for _, c := range consumers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Run(ctx); err != nil {
+				log.Error("consumer stopped", zap.Error(err))
+			}
+		}()
+	}
+	<-ctx.Done()
+	log.Info("stopping: flushing and committing")
+	wg.Wait()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	for _, c := range consumers {
+		st := c.Stats()
+		log.Info("consumer done", zap.String("topic", st.Topic), zap.Int64("consumed", st.Consumed),
+			zap.Int64("stored", st.Stored), zap.Int64("rejected", st.Rejected))
+	}
+	return nil
+}

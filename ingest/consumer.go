@@ -1,0 +1,270 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// RejectPublisher sends rejects to the rejects topic.
+type RejectPublisher interface {
+	PublishRejects(ctx context.Context, rs []schemas.Reject) error
+}
+
+// ConsumerConfig configures one topic's consumer. Zero values take the
+// defaults named.
+type ConsumerConfig struct {
+	Brokers       []string
+	Stream        schemas.Stream
+	Topic         string        // default Stream.Topic()
+	GroupID       string        // default "rigwatch." + stream
+	Dialer        *kafka.Dialer // TLS and SASL; nil = plain
+	MaxBatch      int           // records per insert; default 50,000
+	FlushInterval time.Duration // flush a partial batch this often; default 1s
+	MaxBytes      int           // per message; default schemas.DefaultMaxMessageBytes
+	MinBackoff    time.Duration // first retry delay of a failed insert; default 200ms
+	MaxBackoff    time.Duration // default 10s
+	// SessionTimeout for the consumer group; default 10s.
+	SessionTimeout time.Duration
+	// ShutdownTimeout bounds the final flush and commit; default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *ConsumerConfig) Validate() error {
+	if len(c.Brokers) == 0 {
+		return errors.New("no Kafka brokers given")
+	}
+	if c.Stream == "" {
+		return errors.New("no stream given")
+	}
+	if c.Topic == "" {
+		c.Topic = c.Stream.Topic()
+	}
+	if c.GroupID == "" {
+		c.GroupID = "rigwatch." + string(c.Stream)
+	}
+	if c.MaxBatch <= 0 {
+		c.MaxBatch = 50_000
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 200 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	return nil
+}
+
+// Consumer ingests one topic with at-least-once delivery: a message's offset
+// is committed only after its record (or its reject) is stored. Its counters
+// are safe to read concurrently with Run.
+type Consumer struct {
+	cfg     ConsumerConfig
+	w       Writer
+	rejects RejectPublisher
+	hook    BatchHook
+	log     *zap.Logger
+	dec     Decoder
+
+	healthy  atomic.Bool
+	consumed atomic.Int64
+	stored   atomic.Int64
+	rejected atomic.Int64
+	commits  atomic.Int64
+}
+
+// NewConsumer returns a consumer writing with w. rejects and hook may be nil.
+func NewConsumer(cfg ConsumerConfig, w Writer, rejects RejectPublisher, hook BatchHook, log *zap.Logger) (*Consumer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	c := &Consumer{cfg: cfg, w: w, rejects: rejects, hook: hook, dec: Decoder{MaxBytes: cfg.MaxBytes},
+		log: log.With(zap.String("component", "consumer"), zap.String("topic", cfg.Topic))}
+	c.healthy.Store(true)
+	return c, nil
+}
+
+// Ready reports whether the last attempt to store a batch succeeded.
+func (c *Consumer) Ready() bool { return c.healthy.Load() }
+
+// ConsumerStats counts what a consumer did.
+type ConsumerStats struct {
+	Topic    string `json:"topic"`
+	Consumed int64  `json:"consumed"`
+	Stored   int64  `json:"stored"`
+	Rejected int64  `json:"rejected"`
+	Commits  int64  `json:"commits"`
+}
+
+// Stats returns the consumer's counters.
+func (c *Consumer) Stats() ConsumerStats {
+	return ConsumerStats{Topic: c.cfg.Topic, Consumed: c.consumed.Load(), Stored: c.stored.Load(),
+		Rejected: c.rejected.Load(), Commits: c.commits.Load()}
+}
+
+// Run consumes until ctx is done, then stops fetching, stores and commits
+// what it holds, and returns nil. It returns an error only when it cannot
+// start.
+func (c *Consumer) Run(ctx context.Context) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Brokers,
+		GroupID:        c.cfg.GroupID,
+		Topic:          c.cfg.Topic,
+		Dialer:         c.cfg.Dialer,
+		MinBytes:       1,
+		MaxBytes:       16 << 20,
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  10_000,
+		CommitInterval: 0, // synchronous: CommitMessages returns once committed
+		StartOffset:    kafka.FirstOffset,
+		SessionTimeout: c.cfg.SessionTimeout,
+		// kafka-go logs every transient error at error level; ours says what matters.
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			c.log.Debug("kafka-go", zap.String("msg", fmt.Sprintf(msg, args...)))
+		}),
+	})
+	defer r.Close()
+
+	fetchCtx, stopFetch := context.WithCancel(context.Background())
+	defer stopFetch()
+	msgs := make(chan kafka.Message, 4096)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := r.FetchMessage(fetchCtx)
+			if err != nil {
+				if fetchCtx.Err() != nil {
+					return
+				}
+				c.log.Warn("cannot fetch", zap.Error(err))
+				select {
+				case <-fetchCtx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+				continue
+			}
+			select {
+			case msgs <- m:
+			case <-fetchCtx.Done():
+				return
+			}
+		}
+	}()
+
+	b := &schemas.Batch{}
+	last := map[int]kafka.Message{}
+	tick := time.NewTicker(c.cfg.FlushInterval)
+	defer tick.Stop()
+	flush := func(fctx context.Context) bool {
+		if len(last) == 0 {
+			return true
+		}
+		if !c.store(fctx, b) {
+			return false
+		}
+		offs := make([]kafka.Message, 0, len(last))
+		for _, m := range last {
+			offs = append(offs, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		}
+		if err := r.CommitMessages(fctx, offs...); err != nil {
+			// The records are stored; their redelivery after a rebalance
+			// changes nothing, so a failed commit is not fatal.
+			c.log.Warn("cannot commit offsets; the stored records will be redelivered", zap.Error(err))
+		} else {
+			c.commits.Add(1)
+		}
+		b.Reset()
+		clear(last)
+		return true
+	}
+	for {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return nil
+			}
+			c.consumed.Add(1)
+			src := Source{Name: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Line: -1}
+			if !c.dec.JSON(c.cfg.Stream, src, m.Key, m.Value, m.Time, b) {
+				c.rejected.Add(1)
+			}
+			last[m.Partition] = m
+			if b.Len() >= c.cfg.MaxBatch && !flush(ctx) {
+				return c.shutdown(stopFetch, flush)
+			}
+		case <-tick.C:
+			if !flush(ctx) {
+				return c.shutdown(stopFetch, flush)
+			}
+		case <-ctx.Done():
+			return c.shutdown(stopFetch, flush)
+		}
+	}
+}
+
+// shutdown stops fetching and makes a last bounded attempt to store and
+// commit what is held; what it cannot store is redelivered after restart.
+func (c *Consumer) shutdown(stopFetch func(), flush func(context.Context) bool) error {
+	stopFetch()
+	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.ShutdownTimeout)
+	defer cancel()
+	if !flush(sctx) {
+		c.log.Warn("stopped with records not stored; they will be redelivered")
+	}
+	return nil
+}
+
+// store writes b, retrying with backoff until it succeeds or ctx ends, then
+// publishes its rejects. It reports whether b is stored.
+func (c *Consumer) store(ctx context.Context, b *schemas.Batch) bool {
+	delay := c.cfg.MinBackoff
+	for {
+		start := time.Now()
+		err := c.w.WriteBatch(ctx, b)
+		if err == nil && c.rejects != nil && len(b.Rejects) > 0 {
+			err = c.rejects.PublishRejects(ctx, b.Rejects)
+		}
+		if err == nil {
+			observeInsert(c.cfg.Stream, b, time.Since(start))
+			c.healthy.Store(true)
+			c.stored.Add(int64(b.Len() - len(b.Rejects)))
+			if c.hook != nil {
+				c.hook(b)
+			}
+			return true
+		}
+		c.healthy.Store(false)
+		insertErrors.WithLabelValues(string(c.cfg.Stream)).Inc()
+		c.log.Warn("cannot store batch; retrying without committing", zap.Int("records", b.Len()),
+			zap.Duration("backoff", delay), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+		if delay *= 2; delay > c.cfg.MaxBackoff {
+			delay = c.cfg.MaxBackoff
+		}
+	}
+}

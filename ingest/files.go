@@ -1,0 +1,165 @@
+package ingest
+
+import (
+	"bufio"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// File is one replay file of a stream.
+type File struct {
+	Stream schemas.Stream
+	Path   string
+	CSV    bool // else JSON Lines
+	Gzip   bool
+	Size   int64
+}
+
+// FindFiles lists the contract's replay files in dir, registry streams first
+// and each stream's split files in name order: licenses.csv,
+// readings-0001.jsonl.gz and so on. Other files are ignored.
+func FindFiles(dir string) ([]File, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read replay directory: %w", err)
+	}
+	byStream := map[schemas.Stream][]File{}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		name := e.Name()
+		f := File{Path: filepath.Join(dir, name)}
+		base := name
+		if strings.HasSuffix(base, ".gz") {
+			f.Gzip, base = true, strings.TrimSuffix(base, ".gz")
+		}
+		switch {
+		case strings.HasSuffix(base, ".csv"):
+			f.CSV, base = true, strings.TrimSuffix(base, ".csv")
+		case strings.HasSuffix(base, ".jsonl"):
+			base = strings.TrimSuffix(base, ".jsonl")
+		default:
+			continue
+		}
+		stem, _, _ := strings.Cut(base, "-")
+		if stem != base && !strings.HasPrefix(base, stem+"-") {
+			continue
+		}
+		s, ok := schemas.ParseStream(stem)
+		if !ok {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		f.Stream, f.Size = s, info.Size()
+		byStream[s] = append(byStream[s], f)
+	}
+	var out []File
+	for _, s := range schemas.Streams {
+		fs := byStream[s]
+		sort.Slice(fs, func(i, j int) bool { return filepath.Base(fs[i].Path) < filepath.Base(fs[j].Path) })
+		out = append(out, fs...)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no replay files in %s (want licenses, rigs, meters, readings or purchases as .csv or .jsonl, optionally .gz)", dir)
+	}
+	return out, nil
+}
+
+// countingReader counts the bytes read through it, for progress.
+type countingReader struct {
+	r io.Reader
+	n *int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	*c.n += int64(n)
+	return n, err
+}
+
+// lineReader yields the lines of a file, each at most max bytes; a longer
+// line is reported cut, and reading goes on at the next line.
+type lineReader struct {
+	br   *bufio.Reader
+	max  int
+	line int64
+	long []byte
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{br: bufio.NewReaderSize(r, 256<<10), max: max}
+}
+
+// next returns the next line without its line ending, its number, and
+// whether it was longer than the limit (then line holds its first bytes and
+// size its full length).
+func (l *lineReader) next() (line []byte, num int64, size int, tooLong bool, err error) {
+	l.long = l.long[:0]
+	for {
+		frag, err := l.br.ReadSlice('\n')
+		size += len(frag)
+		if len(l.long) <= l.max {
+			l.long = append(l.long, frag...)
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return nil, 0, 0, false, err
+		}
+		if size == 0 {
+			return nil, 0, 0, false, io.EOF
+		}
+		l.line++
+		content := size - (len(frag) - len(trimEOL(frag)))
+		b := trimEOL(l.long)
+		if content > l.max {
+			if len(b) > RawCut {
+				b = b[:RawCut]
+			}
+			return b, l.line, content, true, nil
+		}
+		return b, l.line, content, false, nil
+	}
+}
+
+func trimEOL(b []byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+	}
+	if n := len(b); n > 0 && b[n-1] == '\r' {
+		b = b[:n-1]
+	}
+	return b
+}
+
+// openFile opens f for reading, decompressing gzip; read bytes of the file
+// itself are added to *progress.
+func openFile(f File, progress *int64) (io.Reader, func() error, error) {
+	fh, err := os.Open(f.Path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot open replay file: %w", err)
+	}
+	var r io.Reader = countingReader{r: fh, n: progress}
+	if !f.Gzip {
+		return r, fh.Close, nil
+	}
+	zr, err := gzip.NewReader(bufio.NewReaderSize(r, 256<<10))
+	if err != nil {
+		fh.Close()
+		return nil, nil, fmt.Errorf("cannot read %s as gzip: %w", f.Path, err)
+	}
+	return zr, func() error { zr.Close(); return fh.Close() }, nil
+}

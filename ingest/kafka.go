@@ -1,0 +1,131 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// NewWriter returns a kafka-go writer for topic tuned for synchronous
+// batches: the default 1 s BatchTimeout would make every WriteMessages call
+// wait a second per partition.
+func NewWriter(brokers []string, topic string, dialer *kafka.Dialer) *kafka.Writer {
+	tr := &kafka.Transport{}
+	if dialer != nil {
+		tr.TLS, tr.SASL = dialer.TLS, dialer.SASLMechanism
+	}
+	return &kafka.Writer{
+		Addr:         kafka.TCP(brokers...),
+		Topic:        topic,
+		Balancer:     &kafka.Hash{},
+		BatchSize:    10_000,
+		BatchBytes:   16 << 20,
+		BatchTimeout: 5 * time.Millisecond,
+		RequiredAcks: kafka.RequireAll,
+		Transport:    tr,
+	}
+}
+
+// KafkaRejects publishes rejects to the rejects topic as JSON. Safe for
+// concurrent use.
+type KafkaRejects struct{ W *kafka.Writer }
+
+// PublishRejects writes rs synchronously.
+func (k KafkaRejects) PublishRejects(ctx context.Context, rs []schemas.Reject) error {
+	msgs := make([]kafka.Message, len(rs))
+	for i := range rs {
+		v, err := json.Marshal(&rs[i])
+		if err != nil {
+			return err
+		}
+		key := rs[i].Source + ":" + strconv.Itoa(int(rs[i].Partition)) + ":" + strconv.FormatInt(rs[i].Offset, 10) + ":" + strconv.FormatInt(rs[i].Line, 10)
+		msgs[i] = kafka.Message{Key: []byte(key), Value: v}
+	}
+	if err := k.W.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("cannot publish %d rejects: %w", len(rs), err)
+	}
+	return nil
+}
+
+// EnsureTopics creates the topics that do not exist yet.
+func EnsureTopics(ctx context.Context, brokers []string, dialer *kafka.Dialer, partitions int, topics ...string) error {
+	if dialer == nil {
+		dialer = &kafka.Dialer{Timeout: 10 * time.Second}
+	}
+	conn, err := dialer.DialContext(ctx, "tcp", brokers[0])
+	if err != nil {
+		return fmt.Errorf("cannot reach Kafka at %s: %w", brokers[0], err)
+	}
+	defer conn.Close()
+	ctrl, err := conn.Controller()
+	if err != nil {
+		return fmt.Errorf("cannot find the Kafka controller: %w", err)
+	}
+	cc, err := dialer.DialContext(ctx, "tcp", net.JoinHostPort(ctrl.Host, strconv.Itoa(ctrl.Port)))
+	if err != nil {
+		return fmt.Errorf("cannot reach the Kafka controller: %w", err)
+	}
+	defer cc.Close()
+	cfgs := make([]kafka.TopicConfig, len(topics))
+	for i, t := range topics {
+		cfgs[i] = kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: 1}
+	}
+	if err := cc.CreateTopics(cfgs...); err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("cannot create topics: %w", err)
+	}
+	return nil
+}
+
+// GroupLag returns how many messages of topic the group has not committed
+// yet, summed over partitions.
+func GroupLag(ctx context.Context, brokers []string, dialer *kafka.Dialer, group, topic string) (int64, error) {
+	tr := &kafka.Transport{}
+	if dialer != nil {
+		tr.TLS, tr.SASL = dialer.TLS, dialer.SASLMechanism
+	}
+	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 10 * time.Second}
+	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return 0, err
+	}
+	if len(meta.Topics) == 0 || meta.Topics[0].Error != nil {
+		return 0, fmt.Errorf("topic %s not found", topic)
+	}
+	var req []kafka.OffsetRequest
+	var parts []int
+	for _, p := range meta.Topics[0].Partitions {
+		req = append(req, kafka.LastOffsetOf(p.ID))
+		parts = append(parts, p.ID)
+	}
+	lo, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
+	if err != nil {
+		return 0, err
+	}
+	of, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return 0, err
+	}
+	committed := map[int]int64{}
+	for _, p := range of.Topics[topic] {
+		committed[p.Partition] = p.CommittedOffset
+	}
+	var lag int64
+	for _, p := range lo.Topics[topic] {
+		c := committed[p.Partition]
+		if c < 0 {
+			c = 0
+		}
+		if p.LastOffset > c {
+			lag += p.LastOffset - c
+		}
+	}
+	return lag, nil
+}

@@ -1,0 +1,306 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// Writer stores a batch. It must tolerate being given the same records
+// again (a retry or redelivery) without changing any query result.
+type Writer interface {
+	WriteBatch(ctx context.Context, b *schemas.Batch) error
+}
+
+// BatchHook is called with every batch after it has been stored.
+type BatchHook func(b *schemas.Batch)
+
+// ReplayConfig configures a replay. Zero values take the defaults named.
+type ReplayConfig struct {
+	Dir       string
+	BatchSize int // records per insert; default 100,000
+	MaxLine   int // bytes per line; default schemas.DefaultMaxMessageBytes
+	// Progress, if set, is called about twice a second with bytes read so
+	// far and in total.
+	Progress func(done, total int64, rows int64)
+}
+
+// Validate checks the configuration and fills defaults.
+func (c *ReplayConfig) Validate() error {
+	if c.Dir == "" {
+		return errors.New("replay directory is empty")
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 100_000
+	}
+	if c.MaxLine <= 0 {
+		c.MaxLine = schemas.DefaultMaxMessageBytes
+	}
+	return nil
+}
+
+// StreamSummary counts what a replay did with one stream.
+type StreamSummary struct {
+	Stream   schemas.Stream   `json:"stream"`
+	Files    int              `json:"files"`
+	Accepted int64            `json:"accepted"`
+	Rejected int64            `json:"rejected"`
+	Reasons  map[string]int64 `json:"rejected_by_reason,omitempty"`
+	Elapsed  time.Duration    `json:"-"`
+	Seconds  float64          `json:"seconds"`
+	RowsPerS float64          `json:"rows_per_s"`
+}
+
+// ReplaySummary is the outcome of a replay.
+type ReplaySummary struct {
+	Streams []StreamSummary `json:"streams"`
+	Seconds float64         `json:"seconds"`
+	From    time.Time       `json:"from"` // event-time span of the readings
+	To      time.Time       `json:"to"`
+}
+
+// Replay loads the replay files of cfg.Dir through the same decode and
+// validation path as the Kafka consumers, writing batches with w. Decoding
+// and writing overlap: one batch is written while the next is decoded.
+func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log *zap.Logger) (ReplaySummary, error) {
+	var sum ReplaySummary
+	if err := cfg.Validate(); err != nil {
+		return sum, err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	log = log.With(zap.String("component", "replay"))
+	files, err := FindFiles(cfg.Dir)
+	if err != nil {
+		return sum, err
+	}
+	var total int64
+	for _, f := range files {
+		total += f.Size
+	}
+	start := time.Now()
+	var done, rows atomic.Int64
+
+	// The writer goroutine stores full batches in order; the decoder hands
+	// them over through full and takes emptied ones back from free.
+	full := make(chan *schemas.Batch, 1)
+	free := make(chan *schemas.Batch, 2)
+	free <- &schemas.Batch{}
+	free <- &schemas.Batch{}
+	werr := make(chan error, 1)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		var err error
+		for b := range full {
+			if err == nil {
+				if err = w.WriteBatch(wctx, b); err == nil && hook != nil {
+					hook(b)
+				}
+				if err != nil {
+					cancel()
+				}
+			}
+			b.Reset()
+			free <- b
+		}
+		werr <- err
+	}()
+
+	stopProgress := make(chan struct{})
+	if cfg.Progress != nil {
+		go func() {
+			t := time.NewTicker(500 * time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopProgress:
+					return
+				case <-t.C:
+					cfg.Progress(done.Load(), total, rows.Load())
+				}
+			}
+		}()
+	}
+
+	var progress int64
+	dec := Decoder{MaxBytes: cfg.MaxLine}
+	b := <-free
+	byStream := map[schemas.Stream]*StreamSummary{}
+	var readErr error
+	for _, f := range files {
+		ss := byStream[f.Stream]
+		if ss == nil {
+			ss = &StreamSummary{Stream: f.Stream, Reasons: map[string]int64{}}
+			byStream[f.Stream] = ss
+		}
+		fstart := time.Now()
+		n, err := replayFile(wctx, f, dec, &b, free, full, cfg.BatchSize, ss, &progress, &sum, func(p int64) { done.Store(p) })
+		rows.Add(n)
+		ss.Files++
+		ss.Elapsed += time.Since(fstart)
+		if err != nil {
+			readErr = err
+			break
+		}
+		log.Debug("replayed file", zap.String("file", f.Path), zap.Int64("rows", n))
+	}
+	if readErr == nil && b.Len() > 0 {
+		full <- b
+	}
+	close(full)
+	err = <-werr
+	close(stopProgress)
+	if cfg.Progress != nil {
+		cfg.Progress(done.Load(), total, rows.Load())
+	}
+	if err != nil {
+		return sum, fmt.Errorf("cannot store replayed records: %w", err)
+	}
+	if readErr != nil {
+		return sum, readErr
+	}
+	sum.Seconds = time.Since(start).Seconds()
+	for _, s := range schemas.Streams {
+		if ss := byStream[s]; ss != nil {
+			ss.Seconds = ss.Elapsed.Seconds()
+			if ss.Seconds > 0 {
+				ss.RowsPerS = float64(ss.Accepted+ss.Rejected) / ss.Seconds
+			}
+			sum.Streams = append(sum.Streams, *ss)
+		}
+	}
+	return sum, nil
+}
+
+// replayFile decodes one file into batches, handing each full batch to the
+// writer. It returns the number of lines read.
+func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, free, full chan *schemas.Batch,
+	batchSize int, ss *StreamSummary, progress *int64, sum *ReplaySummary, report func(int64)) (int64, error) {
+	r, closeFile, err := openFile(f, progress)
+	if err != nil {
+		return 0, err
+	}
+	defer closeFile()
+	name, _ := filepath.Abs(f.Path)
+	lr := newLineReader(r, dec.max())
+	var csvDec *schemas.CSVDecoder
+	var cells []string
+	var n int64
+	for {
+		line, num, size, tooLong, err := lr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return n, fmt.Errorf("cannot read %s: %w", f.Path, err)
+		}
+		if n%4096 == 0 {
+			if ctx.Err() != nil {
+				return n, ctx.Err()
+			}
+			report(*progress)
+		}
+		if f.CSV && csvDec == nil {
+			if tooLong {
+				return n, fmt.Errorf("%s: header line is longer than %d bytes", f.Path, dec.max())
+			}
+			cells, err = splitCSV(line, cells)
+			if err == nil {
+				csvDec, err = schemas.NewCSVDecoder(f.Stream, cells)
+			}
+			if err != nil {
+				return n, fmt.Errorf("%s: bad header: %w", f.Path, err)
+			}
+			continue
+		}
+		if len(line) == 0 && !tooLong {
+			continue
+		}
+		n++
+		src := Source{Name: name, Partition: -1, Offset: -1, Line: num}
+		before := len((*b).Rejects)
+		cur := *b
+		switch {
+		case tooLong:
+			cur.Rejects = append(cur.Rejects, NewReject(f.Stream, src, line,
+				&schemas.FieldError{Rule: schemas.RuleSize, Reason: fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", size, dec.max())}))
+			cur.Rejects[len(cur.Rejects)-1].RawSize = int64(size)
+		case f.CSV:
+			var cerr error
+			cells, cerr = splitCSV(line, cells)
+			if cerr == nil {
+				k := cur.Count(f.Stream)
+				cerr = csvDec.Decode(cells, cur)
+				if cerr == nil {
+					stamp(cur, f.Stream, k)
+				}
+			} else {
+				cerr = &schemas.FieldError{Rule: schemas.RuleSyntax, Reason: cerr.Error()}
+			}
+			if cerr != nil {
+				cur.Rejects = append(cur.Rejects, NewReject(f.Stream, src, line, cerr))
+			}
+		default:
+			dec.JSON(f.Stream, src, nil, line, time.Time{}, cur)
+		}
+		if len(cur.Rejects) > before {
+			ss.Rejected++
+			rj := &cur.Rejects[len(cur.Rejects)-1]
+			key := rj.Rule
+			if rj.Field != "" {
+				key = rj.Field + " " + rj.Rule
+			}
+			ss.Reasons[key]++
+		} else {
+			ss.Accepted++
+			if f.Stream == schemas.Readings {
+				ts := cur.Readings[len(cur.Readings)-1].TS
+				if sum.From.IsZero() || ts.Before(sum.From) {
+					sum.From = ts
+				}
+				if ts.After(sum.To) {
+					sum.To = ts
+				}
+			}
+		}
+		if cur.Len() >= batchSize {
+			select {
+			case full <- cur:
+			case <-ctx.Done():
+				return n, ctx.Err()
+			}
+			select {
+			case *b = <-free:
+			case <-ctx.Done():
+				return n, ctx.Err()
+			}
+		}
+	}
+	return n, nil
+}
+
+// SortedReasons returns the reasons of s, most frequent first.
+func (s StreamSummary) SortedReasons() []string {
+	keys := make([]string, 0, len(s.Reasons))
+	for k := range s.Reasons {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if s.Reasons[keys[i]] != s.Reasons[keys[j]] {
+			return s.Reasons[keys[i]] > s.Reasons[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
