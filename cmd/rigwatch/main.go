@@ -72,6 +72,7 @@ func newRoot() *cobra.Command {
 		newReplayCmd(g),
 		newMigrateCmd(g),
 		newDemoCmd(g),
+		newCalcCmd(g), newRegistryCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/internal/testenv"
+	"github.com/rigwatch/rigwatch/store"
+)
+
+// TestReplayTwice replays the bundled sample (duplicates, a correction and
+// bad rows in it) twice: exactly the distinct latest readings are stored,
+// each bad row is rejected with its reason, and the second replay changes
+// no count and no sum.
+func TestReplayTwice(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	db := testenv.DatabaseName()
+	dir := t.TempDir()
+	if err := writeSample(dir); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	snapshot := func() (map[string]uint64, store.ReadingTotals) {
+		st, err := store.Open(ctx, store.Config{Addr: addr, Database: db}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		c, err := st.TableCounts(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := st.ReadingTotals(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, r
+	}
+	var first map[string]uint64
+	var firstTot store.ReadingTotals
+	for round := 1; round <= 2; round++ {
+		out, err := run(t, "replay", dir, "--json", "--clickhouse", addr, "--clickhouse-database", db, "--log-level", "error")
+		if err != nil {
+			t.Fatalf("replay %d: %v\n%s", round, err, out)
+		}
+		var sum ingest.ReplaySummary
+		if err := json.Unmarshal([]byte(out), &sum); err != nil {
+			t.Fatalf("summary is not JSON: %v\n%s", err, out)
+		}
+		rej := map[string]int64{}
+		for _, s := range sum.Streams {
+			rej[string(s.Stream)] = s.Rejected
+		}
+		wantRej := map[string]int64{"licenses": 1, "meters": 1, "rigs": 2, "purchases": 1, "readings": 10}
+		if fmt.Sprint(rej) != fmt.Sprint(wantRej) {
+			t.Errorf("replay %d rejected %v, want %v", round, rej, wantRej)
+		}
+		counts, tot := snapshot()
+		if tot.Rows != 37 || tot.Meters != 4 || fmt.Sprintf("%.3f", tot.KWh) != "106.084" {
+			t.Errorf("replay %d stored %+v, want 37 readings of 4 meters, 106.084 kWh", round, tot)
+		}
+		if counts["rejects"] != 15 || counts["licenses"] != 2 || counts["rigs"] != 5 || counts["meters"] != 4 || counts["purchases"] != 3 {
+			t.Errorf("replay %d table counts %v", round, counts)
+		}
+		if round == 1 {
+			first, firstTot = counts, tot
+		} else if fmt.Sprint(counts) != fmt.Sprint(first) || tot != firstTot {
+			t.Errorf("second replay changed the store: %v %+v, first %v %+v", counts, tot, first, firstTot)
+		}
+	}
+}

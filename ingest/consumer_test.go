@@ -1,0 +1,120 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/internal/testenv"
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// TestConsumerStoresAndRejects runs a consumer against the embedded broker
+// and a real ClickHouse: good readings are stored once despite duplicates,
+// a correction replaces the value, every bad message lands in the rejects
+// table and topic with its partition, offset and reason, and offsets are
+// committed.
+func TestConsumerStoresAndRejects(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st := testenv.Store(t)
+	topic := "t.readings"
+	br := testenv.Broker(t, topic, schemas.RejectsTopic)
+	w := ingest.NewWriter(br.Addrs(), topic, nil)
+	defer w.Close()
+
+	var msgs []kafka.Message
+	want := map[string]float64{}
+	for m := 0; m < 20; m++ {
+		id := fmt.Sprintf("M%02d", m)
+		for i := 0; i < 50; i++ {
+			ts := time.Date(2025, 10, 1, 0, 15*(i+1), 0, 0, time.UTC).Format(time.RFC3339)
+			kwh := float64(m) + float64(i)/100
+			v, _ := json.Marshal(map[string]any{"meter_id": id, "ts": ts, "kwh": kwh})
+			msgs = append(msgs, kafka.Message{Key: []byte(id), Value: v})
+			if i%10 == 0 { // a duplicate
+				msgs = append(msgs, kafka.Message{Key: []byte(id), Value: v})
+			}
+			want[id] += kwh
+		}
+	}
+	// A correction of M00's first reading.
+	msgs = append(msgs, kafka.Message{Key: []byte("M00"), Value: []byte(`{"meter_id":"M00","ts":"2025-10-01T00:15:00Z","kwh":5}`)})
+	want["M00"] += 5
+	bad := []string{`{"meter_id":"M01","ts":"2025-10-01T00:15:00Z","kwh":-1}`, `{"meter_id":`, `{"meter_id":"M01","ts":"nope","kwh":1}`, "\xff\xfe", `{"meter_id":"M01","ts":"2025-10-01T00:15:00Z","kwh":"x"}`}
+	for _, b := range bad {
+		msgs = append(msgs, kafka.Message{Key: []byte("M01"), Value: []byte(b)})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+
+	rejW := ingest.NewWriter(br.Addrs(), schemas.RejectsTopic, nil)
+	defer rejW.Close()
+	c, err := ingest.NewConsumer(ingest.ConsumerConfig{Brokers: br.Addrs(), Stream: schemas.Readings, Topic: topic,
+		GroupID: "g", FlushInterval: 200 * time.Millisecond, MaxBatch: 300}, st, ingest.KafkaRejects{W: rejW}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	for {
+		lag, err := ingest.GroupLag(ctx, br.Addrs(), nil, "g", topic)
+		if err == nil && lag == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("consumer did not catch up: lag %d, %v", lag, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if s := c.Stats(); s.Consumed != int64(len(msgs)) || s.Rejected != int64(len(bad)) {
+		t.Errorf("stats %+v, want %d consumed, %d rejected", s, len(msgs), len(bad))
+	}
+	got, err := st.MeterEnergy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, kwh := range want {
+		// M00's first reading was 0 kWh, corrected to 5: want counts the 5.
+		if got[id].Rows != 50 || fmt.Sprintf("%.6f", got[id].KWh) != fmt.Sprintf("%.6f", kwh) {
+			t.Errorf("%s: stored %d readings %.6f kWh, want 50 %.6f", id, got[id].Rows, got[id].KWh, kwh)
+		}
+	}
+	reasons, err := st.RejectReasons(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReasons := map[string]uint64{"readings/kwh": 2, "readings/": 2, "readings/ts": 1}
+	for k, n := range wantReasons {
+		if reasons[k] != n {
+			t.Errorf("rejects %s = %d, want %d (all: %v)", k, reasons[k], n, reasons)
+		}
+	}
+	// The rejects topic carries the same rejects, with their source.
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: br.Addrs(), Topic: schemas.RejectsTopic, GroupID: "check", StartOffset: kafka.FirstOffset})
+	defer r.Close()
+	for i := 0; i < len(bad); i++ {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rj schemas.Reject
+		if err := json.Unmarshal(m.Value, &rj); err != nil {
+			t.Fatal(err)
+		}
+		if rj.Source != topic || rj.Offset < 0 || rj.Reason == "" || rj.RawSize == 0 {
+			t.Errorf("reject on topic lacks its source or reason: %+v", rj)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+// Package testenv starts the real servers integration tests run against: one
+// private ClickHouse server per test binary (a database per test) and an
+// embedded Kafka-protocol broker per test. Nothing here is a mock.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rigwatch/rigwatch/internal/localch"
+	"github.com/rigwatch/rigwatch/internal/localkafka"
+	"github.com/rigwatch/rigwatch/store"
+)
+
+var (
+	chOnce sync.Once
+	chSrv  *localch.Server
+	chErr  error
+)
+
+// ClickHouseAddr returns the address of the binary's shared ClickHouse
+// server, starting it on first use; RIGWATCH_TEST_CLICKHOUSE names an
+// existing server instead. A test that cannot have one fails: it never
+// skips.
+func ClickHouseAddr(t testing.TB) string {
+	t.Helper()
+	if a := os.Getenv("RIGWATCH_TEST_CLICKHOUSE"); a != "" {
+		return a
+	}
+	chOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rigwatch-ch-")
+		if err != nil {
+			chErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		// The server dies with the test binary (Pdeathsig).
+		chSrv, chErr = localch.Start(ctx, dir, nil)
+	})
+	if chErr != nil {
+		t.Fatalf("cannot start ClickHouse for the test: %v", chErr)
+	}
+	return chSrv.Addr
+}
+
+// DatabaseName returns a fresh database name for one test.
+func DatabaseName() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "t_" + hex.EncodeToString(b)
+}
+
+// Store opens a store on a database of the test's own, dropped at cleanup.
+func Store(t testing.TB) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := store.Open(ctx, store.Config{Addr: ClickHouseAddr(t), Database: DatabaseName()}, nil)
+	if err != nil {
+		t.Fatalf("cannot open store: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = st.DropDatabase(context.Background())
+		st.Close()
+	})
+	return st
+}
+
+// Broker starts an embedded broker persisted in a temporary directory, with
+// topics seeded, closed at cleanup.
+func Broker(t testing.TB, topics ...string) *localkafka.Broker {
+	t.Helper()
+	b, err := localkafka.Start(t.TempDir(), 0, topics...)
+	if err != nil {
+		t.Fatalf("cannot start embedded broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
