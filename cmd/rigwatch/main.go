@@ -72,6 +72,7 @@ func newRoot() *cobra.Command {
 		newReplayCmd(g),
 		newMigrateCmd(g),
 		newDemoCmd(g),
+		newSimulateCmd(),
 		newCalcCmd(g), newRegistryCmd(g),
 	)
 	for _, c := range root.Commands() {

@@ -1,0 +1,64 @@
+package ingest_test
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/internal/testenv"
+	"github.com/rigwatch/rigwatch/sim"
+)
+
+var (
+	scenarioOnce sync.Once
+	scenarioDir  string
+	scenarioRows int64
+	scenarioErr  error
+)
+
+// scenario writes the simulator's default grid (40 feeders, 14 days,
+// about 2.3M readings) once per test binary.
+func scenario(b *testing.B) (string, int64) {
+	scenarioOnce.Do(func() {
+		scenarioDir, scenarioErr = os.MkdirTemp("", "rigwatch-bench-")
+		if scenarioErr != nil {
+			return
+		}
+		s, err := sim.New(sim.Config{Seed: 1})
+		if err != nil {
+			scenarioErr = err
+			return
+		}
+		sum, err := sim.WriteDir(context.Background(), s, scenarioDir, sim.WriteOptions{})
+		scenarioErr = err
+		scenarioRows = int64(sum.Readings)
+	})
+	if scenarioErr != nil {
+		b.Fatal(scenarioErr)
+	}
+	return scenarioDir, scenarioRows
+}
+
+// BenchmarkReplay measures file replay into a real ClickHouse: rows/s over
+// the whole directory (CSV, gzip, decode, validate, insert).
+func BenchmarkReplay(b *testing.B) {
+	dir, _ := scenario(b)
+	ctx := context.Background()
+	b.ResetTimer()
+	var rows int64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		st := testenv.Store(b)
+		b.StartTimer()
+		sum, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir}, st, nil, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, s := range sum.Streams {
+			rows += s.Accepted + s.Rejected
+		}
+	}
+	b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
+}
