@@ -11,6 +11,41 @@ import (
 	"github.com/rigwatch/rigwatch/store"
 )
 
+// TestReplayViaKafka sends the sample through the embedded broker and the
+// consumers: the store ends up exactly as a file replay leaves it.
+func TestReplayViaKafka(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	db := testenv.DatabaseName()
+	dir := t.TempDir()
+	if err := writeSample(dir); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "replay", dir, "--via-kafka", "--json", "--clickhouse", addr, "--clickhouse-database", db,
+		"--data-dir", t.TempDir(), "--flush-interval", "200ms", "--log-level", "error")
+	if err != nil {
+		t.Fatalf("replay --via-kafka: %v\n%s", err, out)
+	}
+	st, err := store.Open(context.Background(), store.Config{Addr: addr, Database: db}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	counts, err := st.TableCounts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tot, err := st.ReadingTotals(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot.Rows != 37 || fmt.Sprintf("%.3f", tot.KWh) != "106.084" {
+		t.Errorf("stored %+v, want 37 readings, 106.084 kWh", tot)
+	}
+	if counts["rejects"] != 15 || counts["licenses"] != 2 || counts["rigs"] != 5 || counts["meters"] != 4 || counts["purchases"] != 3 {
+		t.Errorf("table counts %v", counts)
+	}
+}
+
 // TestReplayTwice replays the bundled sample (duplicates, a correction and
 // bad rows in it) twice: exactly the distinct latest readings are stored,
 // each bad row is rejected with its reason, and the second replay changes
