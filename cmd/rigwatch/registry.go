@@ -134,7 +134,7 @@ func printStats(w io.Writer, st registry.Stats) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "%s\trigs\tMW\t\n", sec.title)
 		for _, gr := range sec.gs {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", gr.Key, num(float64(gr.Rigs), 0), num(gr.MW, 3))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t\n", gr.Key, num(float64(gr.Rigs), 0), numFixed(gr.MW, 3))
 		}
 		tw.Flush()
 	}
@@ -406,7 +406,7 @@ func printSiteReport(w io.Writer, rep siteReport) {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "from\trigs\tkW\t")
 	for _, s := range rep.Capacity {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", s.At.Format(time.RFC3339), num(float64(s.Rigs), 0), num(s.CapacityW/1000, 3))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\n", s.At.Format(time.RFC3339), num(float64(s.Rigs), 0), numFixed(s.CapacityW/1000, 3))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nrig history (%d versions)\n", len(rep.History))
@@ -420,6 +420,17 @@ func num(v float64, decimals int) string {
 	if strings.Contains(s, ".") {
 		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
 	}
+	return group(s)
+}
+
+// numFixed formats v with thousands separators and exactly decimals
+// fraction digits, for table columns that must line up.
+func numFixed(v float64, decimals int) string {
+	return group(strconv.FormatFloat(v, 'f', decimals, 64))
+}
+
+// group puts thousands separators into a formatted decimal number.
+func group(s string) string {
 	if s == "-0" {
 		s = "0"
 	}

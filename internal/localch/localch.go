@@ -28,9 +28,11 @@ type Server struct {
 	// Addr is the native-protocol address, HOST:PORT.
 	Addr string
 	Dir  string
-	cmd  *exec.Cmd
-	done chan error
-	log  *zap.Logger
+
+	httpPort int
+	cmd      *exec.Cmd
+	done     chan error
+	log      *zap.Logger
 }
 
 const configTmpl = `<?xml version="1.0"?>
@@ -87,9 +89,27 @@ func binary() (string, []string, error) {
 // connections. A server left running in dir by a killed process is stopped
 // first.
 func Start(ctx context.Context, dir string, log *zap.Logger) (*Server, error) {
+	return start(ctx, dir, 0, 0, log)
+}
+
+// Restart starts the server again on the same ports and data, after Stop or
+// Kill: an outage as clients see it.
+func (s *Server) Restart(ctx context.Context) error {
+	_, port, _ := net.SplitHostPort(s.Addr)
+	tcp, _ := strconv.Atoi(port)
+	n, err := start(ctx, s.Dir, tcp, s.httpPort, s.log)
+	if err != nil {
+		return err
+	}
+	*s = *n
+	return nil
+}
+
+func start(ctx context.Context, dir string, tcp, http int, log *zap.Logger) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	base := log
 	log = log.With(zap.String("component", "localch"))
 	bin, pre, err := binary()
 	if err != nil {
@@ -105,13 +125,15 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (*Server, error) {
 		}
 	}
 	stopStale(dir, log)
-	tcp, err := freePort()
-	if err != nil {
-		return nil, err
+	if tcp == 0 {
+		if tcp, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	http, err := freePort()
-	if err != nil {
-		return nil, err
+	if http == 0 {
+		if http, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
 	cfg := strings.NewReplacer("{dir}", dir, "{tcp}", strconv.Itoa(tcp), "{http}", strconv.Itoa(http)).Replace(configTmpl)
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(cfg), 0o644); err != nil {
@@ -135,7 +157,7 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (*Server, error) {
 	}
 	out.Close()
 	_ = os.WriteFile(filepath.Join(dir, "server.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", tcp), Dir: dir, cmd: cmd, done: make(chan error, 1), log: log}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", tcp), Dir: dir, httpPort: http, cmd: cmd, done: make(chan error, 1), log: base}
 	go func() { s.done <- cmd.Wait() }()
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		s.Stop()

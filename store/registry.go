@@ -1,0 +1,146 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// LoadBatch is how many records LoadRegistry hands to the Index at a time:
+// large enough that ApplyRigs rebuilds a site's capacity once per batch
+// rather than record by record, small enough to bound the memory a batch
+// holds.
+const LoadBatch = 50_000
+
+// LoadRegistry streams every stored version of every licence, meter and rig
+// into ix: licences and meters first, so that the rigs find them. FINAL
+// collapses redeliveries of a version (same key and updated_at, the highest
+// ingest version kept), and rows come in updated_at order, the order in
+// which the Index applies them fastest. Reading the next batch overlaps
+// applying the previous one. Tombstones (deleted = 1) are applied as
+// deletions from their updated_at on.
+//
+// Records the Index refuses are skipped, everything else is loaded, and the
+// returned error then wraps registry.ErrInvalidInput; any other error means
+// the registry could not be read.
+func (s *Store) LoadRegistry(ctx context.Context, ix *registry.Index) error {
+	var refused []error
+	note := func(err error) {
+		if err != nil {
+			refused = append(refused, err)
+		}
+	}
+	err := load(ctx, s, "licences",
+		"SELECT license_id, operator_id, operator_name, status, valid_from, valid_to, licensed_capacity_kw, updated_at, deleted, version FROM "+s.db+".licenses FINAL ORDER BY updated_at",
+		func(rows driver.Rows, l *schemas.License) error {
+			var del uint8
+			if err := rows.Scan(&l.LicenseID, &l.OperatorID, &l.OperatorName, &l.Status, &l.ValidFrom, &l.ValidTo, &l.LicensedCapacityKW, &l.UpdatedAt, &del, &l.Version); err != nil {
+				return err
+			}
+			l.ValidFrom, l.ValidTo, l.UpdatedAt, l.Deleted = fromDB(l.ValidFrom), fromDB(l.ValidTo), fromDB(l.UpdatedAt), del != 0
+			return nil
+		},
+		func(ls []schemas.License) { note(ix.ApplyLicenses(ls)) })
+	if err != nil {
+		return err
+	}
+	err = load(ctx, s, "meters",
+		"SELECT meter_id, feeder_id, role, class, site_id, oblast, updated_at, deleted, version FROM "+s.db+".meters FINAL ORDER BY updated_at",
+		func(rows driver.Rows, m *schemas.Meter) error {
+			var del uint8
+			if err := rows.Scan(&m.MeterID, &m.FeederID, &m.Role, &m.Class, &m.SiteID, &m.Oblast, &m.UpdatedAt, &del, &m.Version); err != nil {
+				return err
+			}
+			m.UpdatedAt, m.Deleted = fromDB(m.UpdatedAt), del != 0
+			return nil
+		},
+		func(ms []schemas.Meter) { note(ix.ApplyMeters(ms)) })
+	if err != nil {
+		return err
+	}
+	err = load(ctx, s, "rigs",
+		"SELECT rig_id, serial, model, rated_power_w, hashrate_ths, operator_id, license_id, site_id, status, updated_at, deleted, version FROM "+s.db+".rigs FINAL ORDER BY updated_at",
+		func(rows driver.Rows, r *schemas.Rig) error {
+			var del uint8
+			if err := rows.Scan(&r.RigID, &r.Serial, &r.Model, &r.RatedPowerW, &r.HashrateTHs, &r.OperatorID, &r.LicenseID, &r.SiteID, &r.Status, &r.UpdatedAt, &del, &r.Version); err != nil {
+				return err
+			}
+			r.UpdatedAt, r.Deleted = fromDB(r.UpdatedAt), del != 0
+			return nil
+		},
+		func(rs []schemas.Rig) { note(ix.ApplyRigs(rs)) })
+	if err != nil {
+		return err
+	}
+	if len(refused) > 0 {
+		return fmt.Errorf("loaded the registry from %s, but the index refused records in %d batches, first: %w", s.db, len(refused), refused[0])
+	}
+	return nil
+}
+
+// fromDB turns a stored DateTime into the contract's time: UTC, and the
+// zero time for the epoch, which is how a zero time.Time is stored.
+func fromDB(t time.Time) time.Time {
+	if t.Unix() == 0 {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// load runs query and hands its rows to apply in batches of LoadBatch,
+// scanning the next batch while apply works on the previous one. Batches
+// are reused, so apply must not keep the slice.
+func load[T any](ctx context.Context, s *Store, what, query string, scan func(driver.Rows, *T) error, apply func([]T)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rows, err := s.conn.Query(ctx, query)
+	if err != nil {
+		return fmt.Errorf("cannot read %s from %s: %w", what, s.db, err)
+	}
+	full := make(chan []T, 1)
+	free := make(chan []T, 2)
+	free <- make([]T, 0, LoadBatch)
+	free <- make([]T, 0, LoadBatch)
+	scanErr := make(chan error, 1)
+	go func() {
+		defer close(full)
+		defer rows.Close()
+		buf := <-free
+		var zero T
+		for rows.Next() {
+			buf = append(buf, zero)
+			if err := scan(rows, &buf[len(buf)-1]); err != nil {
+				scanErr <- fmt.Errorf("cannot read a row of %s from %s: %w", what, s.db, err)
+				return
+			}
+			if len(buf) == LoadBatch {
+				full <- buf
+				select {
+				case buf = <-free:
+				case <-ctx.Done():
+					scanErr <- ctx.Err()
+					return
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			scanErr <- fmt.Errorf("cannot read %s from %s: %w", what, s.db, err)
+			return
+		}
+		if len(buf) > 0 {
+			full <- buf
+		}
+		scanErr <- nil
+	}()
+	for buf := range full {
+		apply(buf)
+		clear(buf) // drop the strings, so the index's interned copies are the only ones left
+		free <- buf[:0]
+	}
+	return <-scanErr
+}
