@@ -33,6 +33,16 @@ type config struct {
 	BatchSize          int           `yaml:"batch_size"`
 	FlushInterval      time.Duration `yaml:"flush_interval"`
 	MaxMessageBytes    int           `yaml:"max_message_bytes"`
+
+	ClickHouseTLS         bool   `yaml:"clickhouse_tls"`
+	ClickHouseTLSCA       string `yaml:"clickhouse_tls_ca"`
+	ClickHouseTLSInsecure bool   `yaml:"clickhouse_tls_insecure"`
+	KafkaTLS              bool   `yaml:"kafka_tls"`
+	KafkaTLSCA            string `yaml:"kafka_tls_ca"`
+	KafkaTLSInsecure      bool   `yaml:"kafka_tls_insecure"`
+	KafkaSASLMechanism    string `yaml:"kafka_sasl_mechanism"`
+	KafkaSASLUser         string `yaml:"kafka_sasl_user"`
+	KafkaSASLPassword     string `yaml:"kafka_sasl_password"`
 }
 
 func defaults() config {
@@ -53,6 +63,7 @@ func defaults() config {
 type setting struct {
 	flag, env, usage string
 	def              string
+	isBool           bool // takes no value on the command line: --flag means true
 	parse            func(c *config, v string) error
 }
 
@@ -85,6 +96,18 @@ func durSetting(flag, env, usage string, field func(*config) *time.Duration) set
 		}}
 }
 
+func boolSetting(flag, env, usage string, field func(*config) *bool) setting {
+	return setting{flag: flag, env: env, usage: usage, def: strconv.FormatBool(*field(ptrDefaults())), isBool: true,
+		parse: func(c *config, v string) error {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("%q is not true or false", v)
+			}
+			*field(c) = b
+			return nil
+		}}
+}
+
 func ptrDefaults() *config { d := defaults(); return &d }
 
 type globalFlags struct {
@@ -106,11 +129,26 @@ func (g *globalFlags) register(root *cobra.Command) {
 		intSetting("batch-size", "RIGWATCH_BATCH_SIZE", "records per ClickHouse insert", func(c *config) *int { return &c.BatchSize }),
 		durSetting("flush-interval", "RIGWATCH_FLUSH_INTERVAL", "flush a partial batch this often", func(c *config) *time.Duration { return &c.FlushInterval }),
 		intSetting("max-message-bytes", "RIGWATCH_MAX_MESSAGE_BYTES", "largest accepted message or replay line", func(c *config) *int { return &c.MaxMessageBytes }),
+		boolSetting("clickhouse-tls", "RIGWATCH_CLICKHOUSE_TLS", "connect to ClickHouse over TLS", func(c *config) *bool { return &c.ClickHouseTLS }),
+		strSetting("clickhouse-tls-ca", "RIGWATCH_CLICKHOUSE_TLS_CA", "PEM file of the CA to trust for ClickHouse", func(c *config) *string { return &c.ClickHouseTLSCA }),
+		boolSetting("clickhouse-tls-insecure", "RIGWATCH_CLICKHOUSE_TLS_INSECURE", "skip ClickHouse certificate verification (testing only)", func(c *config) *bool { return &c.ClickHouseTLSInsecure }),
+		boolSetting("kafka-tls", "RIGWATCH_KAFKA_TLS", "connect to Kafka over TLS", func(c *config) *bool { return &c.KafkaTLS }),
+		strSetting("kafka-tls-ca", "RIGWATCH_KAFKA_TLS_CA", "PEM file of the CA to trust for Kafka", func(c *config) *string { return &c.KafkaTLSCA }),
+		boolSetting("kafka-tls-insecure", "RIGWATCH_KAFKA_TLS_INSECURE", "skip Kafka certificate verification (testing only)", func(c *config) *bool { return &c.KafkaTLSInsecure }),
+		strSetting("kafka-sasl-mechanism", "RIGWATCH_KAFKA_SASL_MECHANISM", "PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", func(c *config) *string { return &c.KafkaSASLMechanism }),
+		strSetting("kafka-sasl-user", "RIGWATCH_KAFKA_SASL_USER", "Kafka SASL user", func(c *config) *string { return &c.KafkaSASLUser }),
+		strSetting("kafka-sasl-password", "RIGWATCH_KAFKA_SASL_PASSWORD", "Kafka SASL password (prefer the environment variable)", func(c *config) *string { return &c.KafkaSASLPassword }),
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.configFile, "config", "", "YAML config file (env RIGWATCH_CONFIG)")
 	for _, s := range g.settings {
-		f.String(s.flag, s.def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
+		if s.isBool {
+			def, _ := strconv.ParseBool(s.def)
+			f.Bool(s.flag, def, usage)
+			continue
+		}
+		f.String(s.flag, s.def, usage)
 	}
 	g.flags = f
 }

@@ -202,3 +202,7 @@ func checkStored(t *testing.T, ctx context.Context, st *store.Store, want map[st
 }
 
 func sigterm(p *proc) { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
+
+func kafkaMsg(key string, value []byte) kafka.Message {
+	return kafka.Message{Key: []byte(key), Value: value}
+}

@@ -94,14 +94,14 @@ func TestConfigPrecedence(t *testing.T) {
 	root := &cobra.Command{Use: "rigwatch"}
 	g := &globalFlags{}
 	g.register(root)
-	if err := root.ParseFlags([]string{"--config", file, "--log-level", "error"}); err != nil {
+	if err := root.ParseFlags([]string{"--config", file, "--log-level", "error", "--kafka-tls", "--kafka-tls-ca", "ca.pem"}); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := g.resolve()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.BatchSize != 7 || cfg.Kafka != "env:9092" || cfg.LogLevel != "error" || cfg.DataDir != "./.rigwatch" {
+	if cfg.BatchSize != 7 || cfg.Kafka != "env:9092" || cfg.LogLevel != "error" || cfg.DataDir != "./.rigwatch" || !cfg.KafkaTLS || cfg.KafkaTLSCA != "ca.pem" {
 		t.Errorf("config = %+v: want batch 7 from file, kafka from env, log level from flag, default data dir", cfg)
 	}
 	if err := os.WriteFile(file, []byte("no_such_key: 1\n"), 0o644); err != nil {

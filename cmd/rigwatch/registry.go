@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
@@ -57,20 +55,7 @@ func loadRegistry(ctx context.Context, g *globalFlags) (*registry.Index, error) 
 		return nil, err
 	}
 	defer rt.close()
-	ix, err := registry.New(registry.Config{}, rt.log)
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	if err := rt.store.LoadRegistry(ctx, ix); err != nil {
-		if !errors.Is(err, registry.ErrInvalidInput) {
-			return nil, err
-		}
-		// Stored records the index refuses are skipped; report on the rest.
-		rt.log.Warn("registry loaded with records skipped", zap.Error(err))
-	}
-	rt.log.Debug("registry loaded", zap.Duration("elapsed", time.Since(start)))
-	return ix, nil
+	return rt.loadRegistry(ctx)
 }
 
 func writeJSON(w io.Writer, v any) error {

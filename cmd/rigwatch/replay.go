@@ -95,7 +95,7 @@ func replayFiles(ctx context.Context, rt *runtime, dir string) (ingest.ReplaySum
 func replayViaKafka(ctx context.Context, rt *runtime, files []ingest.File) (ingest.ReplaySummary, error) {
 	start := time.Now()
 	var sum ingest.ReplaySummary
-	n, err := ingest.ProduceFiles(ctx, files, rt.brokers, nil, rt.cfg.MaxMessageBytes)
+	n, err := ingest.ProduceFiles(ctx, files, rt.brokers, rt.dialer, rt.cfg.MaxMessageBytes)
 	if err != nil {
 		return sum, err
 	}
@@ -107,7 +107,7 @@ func replayViaKafka(ctx context.Context, rt *runtime, files []ingest.File) (inge
 	for {
 		lag := int64(0)
 		for _, s := range schemas.Streams {
-			l, err := ingest.GroupLag(ctx, rt.brokers, nil, rt.cfg.KafkaGroup+"."+string(s), s.Topic())
+			l, err := ingest.GroupLag(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic())
 			if err != nil {
 				l = 1 // group not formed yet
 			}

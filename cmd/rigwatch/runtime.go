@@ -8,11 +8,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/internal/localch"
 	"github.com/rigwatch/rigwatch/internal/localkafka"
+	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
@@ -26,6 +29,7 @@ type runtime struct {
 	ch      *localch.Server
 	broker  *localkafka.Broker
 	brokers []string
+	dialer  *kafka.Dialer // nil: plain TCP
 }
 
 // allTopics lists every topic rigwatch reads or writes.
@@ -58,7 +62,13 @@ func openRuntime(ctx context.Context, g *globalFlags, withKafka bool) (*runtime,
 		}
 		addr = rt.ch.Addr
 	}
-	rt.store, err = openStore(ctx, store.Config{Addr: addr, Database: cfg.ClickHouseDB, Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword}, log)
+	chTLS, err := ingest.TLSConfig(cfg.ClickHouseTLS, cfg.ClickHouseTLSCA, cfg.ClickHouseTLSInsecure)
+	if err != nil {
+		rt.close()
+		return nil, usageError{err}
+	}
+	rt.store, err = openStore(ctx, store.Config{Addr: addr, Database: cfg.ClickHouseDB, Username: cfg.ClickHouseUser,
+		Password: cfg.ClickHousePassword, TLS: chTLS}, log)
 	if err != nil {
 		rt.close()
 		return nil, err
@@ -74,7 +84,13 @@ func openRuntime(ctx context.Context, g *globalFlags, withKafka bool) (*runtime,
 			log.Info("embedded Kafka broker", zap.Strings("brokers", rt.brokers))
 		} else {
 			rt.brokers = strings.Split(cfg.Kafka, ",")
-			if err := ingest.EnsureTopics(ctx, rt.brokers, nil, localkafka.DefaultPartitions, allTopics()...); err != nil {
+			rt.dialer, err = ingest.KafkaSecurity{TLS: cfg.KafkaTLS, CAFile: cfg.KafkaTLSCA, InsecureSkipVerify: cfg.KafkaTLSInsecure,
+				SASLMechanism: cfg.KafkaSASLMechanism, Username: cfg.KafkaSASLUser, Password: cfg.KafkaSASLPassword}.Dialer()
+			if err != nil {
+				rt.close()
+				return nil, usageError{err}
+			}
+			if err := ingest.EnsureTopics(ctx, rt.brokers, rt.dialer, localkafka.DefaultPartitions, allTopics()...); err != nil {
 				rt.close()
 				return nil, err
 			}
@@ -91,7 +107,10 @@ func openStore(ctx context.Context, cfg store.Config, log *zap.Logger) (*store.S
 		if err == nil {
 			return st, nil
 		}
-		if time.Now().After(deadline) || errors.Is(err, context.Canceled) {
+		// Only a server still starting is worth waiting for; a refused
+		// password or a bad query will not get better.
+		var ex *clickhouse.Exception
+		if time.Now().After(deadline) || errors.Is(err, context.Canceled) || errors.As(err, &ex) {
 			return nil, fmt.Errorf("cannot use ClickHouse at %s: %w", cfg.Addr, err)
 		}
 		select {
@@ -115,4 +134,22 @@ func (rt *runtime) close() {
 	if rt.log != nil {
 		_ = rt.log.Sync()
 	}
+}
+
+// loadRegistry rebuilds the in-memory registry from storage.
+func (rt *runtime) loadRegistry(ctx context.Context) (*registry.Index, error) {
+	ix, err := registry.New(registry.Config{}, rt.log)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := rt.store.LoadRegistry(ctx, ix); err != nil {
+		if !errors.Is(err, registry.ErrInvalidInput) {
+			return nil, err
+		}
+		// Stored records the index refuses are skipped; go on with the rest.
+		rt.log.Warn("registry loaded with records skipped", zap.Error(err))
+	}
+	rt.log.Info("registry loaded", zap.Duration("elapsed", time.Since(start)))
+	return ix, nil
 }

@@ -55,18 +55,23 @@ func httpAddrOf(cmd *cobra.Command, flagValue string) (string, error) {
 // stop HTTP. ready, if set, is told the HTTP address once it listens.
 func serve(ctx context.Context, rt *runtime, httpAddr string, ready func(addr string)) error {
 	log := rt.log
-	rejects := ingest.KafkaRejects{W: ingest.NewWriter(rt.brokers, schemas.RejectsTopic, nil)}
+	reg, err := rt.loadRegistry(ctx)
+	if err != nil {
+		return err
+	}
+	rejects := ingest.KafkaRejects{W: ingest.NewWriter(rt.brokers, schemas.RejectsTopic, rt.dialer)}
 	defer rejects.W.Close()
 	var consumers []*ingest.Consumer
 	for _, s := range schemas.Streams {
 		c, err := ingest.NewConsumer(ingest.ConsumerConfig{
 			Brokers:       rt.brokers,
+			Dialer:        rt.dialer,
 			Stream:        s,
 			GroupID:       rt.cfg.KafkaGroup + "." + string(s),
 			MaxBatch:      rt.cfg.BatchSize,
 			FlushInterval: rt.cfg.FlushInterval,
 			MaxBytes:      rt.cfg.MaxMessageBytes,
-		}, rt.store, rejects, nil, log)
+		}, rt.store, rejects, reg.Hook(), log)
 		if err != nil {
 			return err
 		}

@@ -28,8 +28,11 @@ type Server struct {
 	// Addr is the native-protocol address, HOST:PORT.
 	Addr string
 	Dir  string
+	// SecureAddr is the TLS native-protocol address, when TLS is on.
+	SecureAddr string
 
 	httpPort int
+	opts     Options
 	cmd      *exec.Cmd
 	done     chan error
 	log      *zap.Logger
@@ -85,11 +88,22 @@ func binary() (string, []string, error) {
 	return "", nil, ErrNoBinary
 }
 
+// Options secure a server for tests of the clients' TLS and credentials.
+type Options struct {
+	Password        string // of the default user; empty: none
+	TLSCert, TLSKey string // PEM files; both set: also listen with TLS
+}
+
 // Start starts a server with its files under dir and waits until it accepts
 // connections. A server left running in dir by a killed process is stopped
 // first.
 func Start(ctx context.Context, dir string, log *zap.Logger) (*Server, error) {
-	return start(ctx, dir, 0, 0, log)
+	return start(ctx, dir, 0, 0, Options{}, log)
+}
+
+// StartWith is Start with a password and TLS.
+func StartWith(ctx context.Context, dir string, opts Options, log *zap.Logger) (*Server, error) {
+	return start(ctx, dir, 0, 0, opts, log)
 }
 
 // Restart starts the server again on the same ports and data, after Stop or
@@ -97,7 +111,7 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (*Server, error) {
 func (s *Server) Restart(ctx context.Context) error {
 	_, port, _ := net.SplitHostPort(s.Addr)
 	tcp, _ := strconv.Atoi(port)
-	n, err := start(ctx, s.Dir, tcp, s.httpPort, s.log)
+	n, err := start(ctx, s.Dir, tcp, s.httpPort, s.opts, s.log)
 	if err != nil {
 		return err
 	}
@@ -105,7 +119,7 @@ func (s *Server) Restart(ctx context.Context) error {
 	return nil
 }
 
-func start(ctx context.Context, dir string, tcp, http int, log *zap.Logger) (*Server, error) {
+func start(ctx context.Context, dir string, tcp, http int, opts Options, log *zap.Logger) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -136,10 +150,20 @@ func start(ctx context.Context, dir string, tcp, http int, log *zap.Logger) (*Se
 		}
 	}
 	cfg := strings.NewReplacer("{dir}", dir, "{tcp}", strconv.Itoa(tcp), "{http}", strconv.Itoa(http)).Replace(configTmpl)
+	secure := 0
+	if opts.TLSCert != "" && opts.TLSKey != "" {
+		if secure, err = freePort(); err != nil {
+			return nil, err
+		}
+		cfg = strings.Replace(cfg, "</yandex>", fmt.Sprintf(`  <tcp_port_secure>%d</tcp_port_secure>
+  <openSSL><server><certificateFile>%s</certificateFile><privateKeyFile>%s</privateKeyFile><verificationMode>none</verificationMode><loadDefaultCAFile>false</loadDefaultCAFile><cacheSessions>true</cacheSessions><disableProtocols>sslv2,sslv3</disableProtocols><preferServerCiphers>true</preferServerCiphers></server></openSSL>
+</yandex>`, secure, opts.TLSCert, opts.TLSKey), 1)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "config.xml"), []byte(cfg), 0o644); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(usersXML), 0o644); err != nil {
+	users := strings.Replace(usersXML, "<password></password>", "<password>"+xmlEscape(opts.Password)+"</password>", 1)
+	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o600); err != nil {
 		return nil, err
 	}
 	out, err := os.OpenFile(filepath.Join(dir, "log", "stdout.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -157,7 +181,10 @@ func start(ctx context.Context, dir string, tcp, http int, log *zap.Logger) (*Se
 	}
 	out.Close()
 	_ = os.WriteFile(filepath.Join(dir, "server.pid"), []byte(strconv.Itoa(cmd.Process.Pid)), 0o644)
-	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", tcp), Dir: dir, httpPort: http, cmd: cmd, done: make(chan error, 1), log: base}
+	s := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", tcp), Dir: dir, httpPort: http, opts: opts, cmd: cmd, done: make(chan error, 1), log: base}
+	if secure != 0 {
+		s.SecureAddr = fmt.Sprintf("127.0.0.1:%d", secure)
+	}
 	go func() { s.done <- cmd.Wait() }()
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		s.Stop()
@@ -238,4 +265,8 @@ func (s *Server) Kill() {
 		<-s.done
 		s.done <- nil
 	}
+}
+
+func xmlEscape(s string) string {
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&apos;").Replace(s)
 }

@@ -21,6 +21,12 @@ type Broker struct {
 // Start starts a broker persisted in dir (empty: in memory only) listening on
 // port (0: a free one), with topics seeded at DefaultPartitions.
 func Start(dir string, port int, topics ...string) (*Broker, error) {
+	return StartWith(dir, port, topics, nil)
+}
+
+// StartWith is Start with further kfake options (TLS, SASL users) for tests
+// of the clients' security settings.
+func StartWith(dir string, port int, topics []string, extra []kfake.Opt) (*Broker, error) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(DefaultPartitions)}
 	if len(topics) > 0 {
 		opts = append(opts, kfake.SeedTopics(DefaultPartitions, topics...))
@@ -34,7 +40,7 @@ func Start(dir string, port int, topics ...string) (*Broker, error) {
 	if port > 0 {
 		opts = append(opts, kfake.Ports(port))
 	}
-	c, err := kfake.NewCluster(opts...)
+	c, err := kfake.NewCluster(append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the embedded Kafka broker: %w", err)
 	}
