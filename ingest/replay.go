@@ -62,10 +62,21 @@ type StreamSummary struct {
 
 // ReplaySummary is the outcome of a replay.
 type ReplaySummary struct {
-	Streams []StreamSummary `json:"streams"`
-	Seconds float64         `json:"seconds"`
-	From    time.Time       `json:"from"` // event-time span of the readings
-	To      time.Time       `json:"to"`
+	Streams   []StreamSummary   `json:"streams"`
+	Seconds   float64           `json:"seconds"`
+	From      time.Time         `json:"from"` // event-time span of the readings
+	To        time.Time         `json:"to"`
+	Detection *DetectionSummary `json:"detection,omitempty"`
+}
+
+// DetectionSummary says what detection over a replayed period found.
+type DetectionSummary struct {
+	From    time.Time      `json:"from"`
+	To      time.Time      `json:"to"`
+	Alerts  int            `json:"alerts"`
+	ByKind  map[string]int `json:"by_kind"`
+	File    string         `json:"alerts_out,omitempty"`
+	Seconds float64        `json:"seconds"`
 }
 
 // Replay loads the replay files of cfg.Dir through the same decode and

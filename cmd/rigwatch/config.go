@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -33,6 +34,9 @@ type config struct {
 	BatchSize          int           `yaml:"batch_size"`
 	FlushInterval      time.Duration `yaml:"flush_interval"`
 	MaxMessageBytes    int           `yaml:"max_message_bytes"`
+	TariffKZTPerKWh    float64       `yaml:"tariff_kzt_per_kwh"`
+	DetectEvery        time.Duration `yaml:"detect_every"`
+	DetectLateness     time.Duration `yaml:"detect_lateness"`
 
 	ClickHouseTLS         bool   `yaml:"clickhouse_tls"`
 	ClickHouseTLSCA       string `yaml:"clickhouse_tls_ca"`
@@ -55,6 +59,9 @@ func defaults() config {
 		BatchSize:       50_000,
 		FlushInterval:   time.Second,
 		MaxMessageBytes: 1 << 20,
+		TariffKZTPerKWh: 25,
+		DetectEvery:     5 * time.Second,
+		DetectLateness:  15 * time.Minute,
 	}
 }
 
@@ -96,6 +103,18 @@ func durSetting(flag, env, usage string, field func(*config) *time.Duration) set
 		}}
 }
 
+func floatSetting(flag, env, usage string, field func(*config) *float64) setting {
+	return setting{flag: flag, env: env, usage: usage, def: strconv.FormatFloat(*field(ptrDefaults()), 'g', -1, 64),
+		parse: func(c *config, v string) error {
+			x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+				return fmt.Errorf("%q is not a number", v)
+			}
+			*field(c) = x
+			return nil
+		}}
+}
+
 func boolSetting(flag, env, usage string, field func(*config) *bool) setting {
 	return setting{flag: flag, env: env, usage: usage, def: strconv.FormatBool(*field(ptrDefaults())), isBool: true,
 		parse: func(c *config, v string) error {
@@ -129,6 +148,9 @@ func (g *globalFlags) register(root *cobra.Command) {
 		intSetting("batch-size", "RIGWATCH_BATCH_SIZE", "records per ClickHouse insert", func(c *config) *int { return &c.BatchSize }),
 		durSetting("flush-interval", "RIGWATCH_FLUSH_INTERVAL", "flush a partial batch this often", func(c *config) *time.Duration { return &c.FlushInterval }),
 		intSetting("max-message-bytes", "RIGWATCH_MAX_MESSAGE_BYTES", "largest accepted message or replay line", func(c *config) *int { return &c.MaxMessageBytes }),
+		floatSetting("tariff-kzt-per-kwh", "RIGWATCH_TARIFF_KZT_PER_KWH", "KZT per kWh to value stolen or excess energy", func(c *config) *float64 { return &c.TariffKZTPerKWh }),
+		durSetting("detect-every", "RIGWATCH_DETECT_EVERY", "how often serve evaluates the rules", func(c *config) *time.Duration { return &c.DetectEvery }),
+		durSetting("detect-lateness", "RIGWATCH_DETECT_LATENESS", "how long to wait for late readings before evaluating an hour", func(c *config) *time.Duration { return &c.DetectLateness }),
 		boolSetting("clickhouse-tls", "RIGWATCH_CLICKHOUSE_TLS", "connect to ClickHouse over TLS", func(c *config) *bool { return &c.ClickHouseTLS }),
 		strSetting("clickhouse-tls-ca", "RIGWATCH_CLICKHOUSE_TLS_CA", "PEM file of the CA to trust for ClickHouse", func(c *config) *string { return &c.ClickHouseTLSCA }),
 		boolSetting("clickhouse-tls-insecure", "RIGWATCH_CLICKHOUSE_TLS_INSECURE", "skip ClickHouse certificate verification (testing only)", func(c *config) *bool { return &c.ClickHouseTLSInsecure }),
@@ -191,6 +213,12 @@ func (g *globalFlags) resolve() (config, error) {
 	}
 	if cfg.MaxMessageBytes <= 0 {
 		return cfg, usagef("--max-message-bytes must be > 0")
+	}
+	if cfg.TariffKZTPerKWh < 0 {
+		return cfg, usagef("--tariff-kzt-per-kwh must be >= 0")
+	}
+	if cfg.DetectEvery <= 0 || cfg.DetectLateness < 0 {
+		return cfg, usagef("--detect-every must be > 0 and --detect-lateness >= 0")
 	}
 	if cfg.FlushInterval <= 0 {
 		return cfg, usagef("--flush-interval must be > 0")

@@ -73,6 +73,7 @@ func newRoot() *cobra.Command {
 		newMigrateCmd(g),
 		newDemoCmd(g),
 		newSimulateCmd(),
+		newScoreCmd(),
 		newCalcCmd(g), newRegistryCmd(g),
 	)
 	for _, c := range root.Commands() {

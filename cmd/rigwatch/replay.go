@@ -21,7 +21,8 @@ import (
 )
 
 func newReplayCmd(g *globalFlags) *cobra.Command {
-	var viaKafka, asJSON bool
+	var viaKafka, asJSON, noDetect bool
+	var alertsOut string
 	cmd := &cobra.Command{
 		Use:   "replay DIR",
 		Short: "Load a directory of replay files through the same validation and storage path",
@@ -52,9 +53,19 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if noDetect {
+				return printSummary(cmd.OutOrStdout(), sum, asJSON)
+			}
+			det, err := detectReplayed(cmd.Context(), rt, sum, alertsOut)
+			if err != nil {
+				return err
+			}
+			sum.Detection = &det
 			return printSummary(cmd.OutOrStdout(), sum, asJSON)
 		},
 	}
+	cmd.Flags().StringVar(&alertsOut, "alerts-out", "", "also write the alerts as JSON Lines to FILE")
+	cmd.Flags().BoolVar(&noDetect, "no-detect", false, "load only; do not run detection over the replayed period")
 	cmd.Flags().BoolVar(&viaKafka, "via-kafka", false, "produce the files into the topics and let the consumers load them")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
 	return cmd
@@ -103,7 +114,7 @@ func replayViaKafka(ctx context.Context, rt *runtime, files []ingest.File) (inge
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- serve(cctx, rt, "127.0.0.1:0", nil) }()
+	go func() { done <- serve(cctx, rt, "127.0.0.1:0", serveOptions{}) }()
 	for {
 		lag := int64(0)
 		for _, s := range schemas.Streams {
@@ -154,6 +165,49 @@ func replayViaKafka(ctx context.Context, rt *runtime, files []ingest.File) (inge
 	return sum, nil
 }
 
+// detectReplayed runs the detector over the replayed period and writes the
+// alerts to the table, the topic (with a broker) and alertsOut.
+func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, alertsOut string) (ingest.DetectionSummary, error) {
+	var det ingest.DetectionSummary
+	from, to := sum.From, sum.To
+	if from.IsZero() {
+		var err error
+		if from, to, err = rt.store.ReadingSpan(ctx); err != nil {
+			return det, err
+		}
+	}
+	start := time.Now()
+	eng, err := newEngine(ctx, rt)
+	if err != nil {
+		return det, err
+	}
+	sink := &alertSink{st: rt.store, topic: alertsTopic(rt), log: rt.log}
+	if sink.topic != nil {
+		defer sink.topic.Close()
+	}
+	if !to.IsZero() {
+		if err := evaluate(ctx, eng, rt.store, sink, hourBefore(from.Add(-time.Second)), to); err != nil {
+			return det, err
+		}
+	}
+	det.From, det.To = from, to
+	det.ByKind = map[string]int{}
+	sink.mu.Lock()
+	for _, a := range sink.final {
+		det.ByKind[a.Kind]++
+		det.Alerts++
+	}
+	sink.mu.Unlock()
+	if alertsOut != "" {
+		if _, err := sink.writeFile(alertsOut); err != nil {
+			return det, err
+		}
+		det.File = alertsOut
+	}
+	det.Seconds = time.Since(start).Seconds()
+	return det, nil
+}
+
 func printSummary(w io.Writer, sum ingest.ReplaySummary, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
@@ -186,5 +240,17 @@ func printSummary(w io.Writer, sum ingest.ReplaySummary, asJSON bool) error {
 		rate = float64(acc+rej) / sum.Seconds
 	}
 	fmt.Fprintf(w, "total: %d accepted, %d rejected in %.1fs (%.0f rows/s)\n", acc, rej, sum.Seconds, rate)
+	if d := sum.Detection; d != nil {
+		kinds := make([]string, 0, len(d.ByKind))
+		for k, n := range d.ByKind {
+			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
+		}
+		sort.Strings(kinds)
+		fmt.Fprintf(w, "detection over %s .. %s: %d alerts (%s) in %.1fs\n", d.From.Format(time.RFC3339), d.To.Format(time.RFC3339),
+			d.Alerts, strings.Join(kinds, ", "), d.Seconds)
+		if d.File != "" {
+			fmt.Fprintf(w, "alerts written to %s\n", d.File)
+		}
+	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/api"
+	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/schemas"
 )
@@ -31,7 +32,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer rt.close()
-			return serve(cmd.Context(), rt, addr, nil)
+			return serve(cmd.Context(), rt, addr, serveOptions{detect: true})
 		},
 	}
 	cmd.Flags().StringVar(&httpAddr, "http", "127.0.0.1:8080", "HTTP listen address (env RIGWATCH_HTTP_ADDR)")
@@ -50,10 +51,16 @@ func httpAddrOf(cmd *cobra.Command, flagValue string) (string, error) {
 	return flagValue, nil
 }
 
-// serve runs the consumers and the HTTP server until ctx ends, then shuts
-// down in order: stop fetching, flush, commit (the consumers' Run), then
-// stop HTTP. ready, if set, is told the HTTP address once it listens.
-func serve(ctx context.Context, rt *runtime, httpAddr string, ready func(addr string)) error {
+// serveOptions adjust serve for the commands that reuse it.
+type serveOptions struct {
+	detect bool              // evaluate the rules live
+	ready  func(addr string) // told the HTTP address once it listens
+}
+
+// serve runs the consumers, live detection and the HTTP server until ctx
+// ends, then shuts down in order: stop fetching, flush, commit (the
+// consumers' Run), then stop HTTP.
+func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions) error {
 	log := rt.log
 	reg, err := rt.loadRegistry(ctx)
 	if err != nil {
@@ -92,10 +99,23 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, ready func(addr st
 		return fmt.Errorf("cannot listen on %s: %w", httpAddr, err)
 	}
 	log.Info("serving", zap.String("http", srv.Addr()), zap.Strings("brokers", rt.brokers))
-	if ready != nil {
-		ready(srv.Addr())
+	if opts.ready != nil {
+		opts.ready(srv.Addr())
+	}
+	eng, err := detect.New(detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}, reg, log)
+	if err != nil {
+		return err
 	}
 	var wg sync.WaitGroup
+	if opts.detect {
+		sink := &alertSink{st: rt.store, topic: alertsTopic(rt), log: log}
+		defer sink.topic.Close()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			detectLoop(ctx, rt, eng, sink, rt.cfg.DetectEvery, rt.cfg.DetectLateness)
+		}()
+	}
 	for _, c := range consumers {
 		wg.Add(1)
 		go func() {

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+
+	"github.com/rigwatch/rigwatch/detect"
+	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
+)
+
+var (
+	evalSeconds = promauto.NewHistogram(prometheus.HistogramOpts{
+		Name: "rigwatch_detect_evaluation_seconds", Help: "Time to evaluate the rules over one window of event time.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+	})
+	alertsRaised = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "rigwatch_alerts_opened_total", Help: "Alerts opened, by kind and severity.",
+	}, []string{"kind", "severity"})
+	eventTime = promauto.NewGauge(prometheus.GaugeOpts{
+		Name: "rigwatch_detect_event_time_seconds", Help: "Event time up to which the rules have been evaluated (Unix seconds).",
+	})
+)
+
+// storeSeries is the store seen as the detector's Series.
+type storeSeries struct{ st *store.Store }
+
+func (s storeSeries) MeterReadings(ctx context.Context, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	return s.st.MeterReadings(ctx, from, to, fn)
+}
+
+func (s storeSeries) Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error) {
+	return s.st.PurchasesBetween(ctx, from, to)
+}
+
+// alertSink delivers the detector's findings: the alerts table (keeping
+// what people set), the alerts topic and, for replay, a JSON Lines file of
+// the final state of every alert. Safe for concurrent use.
+type alertSink struct {
+	st      *store.Store
+	topic   *kafka.Writer // nil: no broker
+	publish func([]schemas.Alert)
+	log     *zap.Logger
+
+	mu    sync.Mutex
+	final map[string]schemas.Alert
+}
+
+func (s *alertSink) emit(ctx context.Context, alerts []schemas.Alert) error {
+	if len(alerts) == 0 {
+		return nil
+	}
+	res, err := s.st.UpsertAlertsDetail(ctx, alerts)
+	if err != nil {
+		return err
+	}
+	for _, a := range res.Opened {
+		alertsRaised.WithLabelValues(a.Kind, a.Severity).Inc()
+	}
+	changed := append(append([]schemas.Alert(nil), res.Opened...), res.Updated...)
+	if s.topic != nil && len(changed) > 0 {
+		msgs := make([]kafka.Message, len(changed))
+		for i := range changed {
+			v, err := json.Marshal(&changed[i])
+			if err != nil {
+				return err
+			}
+			msgs[i] = kafka.Message{Key: []byte(changed[i].AlertID), Value: v}
+		}
+		if err := s.topic.WriteMessages(ctx, msgs...); err != nil {
+			return fmt.Errorf("cannot publish %d alerts: %w", len(msgs), err)
+		}
+	}
+	if s.publish != nil && len(changed) > 0 {
+		s.publish(changed)
+	}
+	s.mu.Lock()
+	if s.final == nil {
+		s.final = map[string]schemas.Alert{}
+	}
+	for _, a := range alerts {
+		s.final[a.AlertID] = a
+	}
+	s.mu.Unlock()
+	if len(res.Opened) > 0 {
+		s.log.Info("alerts opened", zap.Int("opened", len(res.Opened)), zap.Int("updated", len(res.Updated)))
+	}
+	return nil
+}
+
+// writeFile writes the final state of every alert the sink saw as JSON
+// Lines, in a stable order.
+func (s *alertSink) writeFile(path string) (int, error) {
+	s.mu.Lock()
+	all := make([]schemas.Alert, 0, len(s.final))
+	for _, a := range s.final {
+		all = append(all, a)
+	}
+	s.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].Kind != all[j].Kind {
+			return all[i].Kind < all[j].Kind
+		}
+		if !all[i].DetectedAt.Equal(all[j].DetectedAt) {
+			return all[i].DetectedAt.Before(all[j].DetectedAt)
+		}
+		return all[i].AlertID < all[j].AlertID
+	})
+	f, err := os.Create(path)
+	if err != nil {
+		return 0, fmt.Errorf("cannot write alerts: %w", err)
+	}
+	enc := json.NewEncoder(f)
+	for i := range all {
+		if err := enc.Encode(&all[i]); err != nil {
+			f.Close()
+			return 0, err
+		}
+	}
+	return len(all), f.Close()
+}
+
+// newEngine builds the detector over a freshly loaded registry.
+func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, error) {
+	reg, err := rt.loadRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return detect.New(detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}, reg, rt.log)
+}
+
+// evaluate runs the engine over (from, to] and hands its findings to sink.
+func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *alertSink, from, to time.Time) error {
+	start := time.Now()
+	alerts, err := eng.Evaluate(ctx, storeSeries{st}, from, to)
+	evalSeconds.Observe(time.Since(start).Seconds())
+	if err != nil {
+		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	eventTime.Set(float64(to.Unix()))
+	return sink.emit(ctx, alerts)
+}
+
+// hourBefore returns the last whole hour at or before t.
+func hourBefore(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
+
+// detectLoop evaluates the rules live: every tick it advances event time to
+// the last whole hour the stored readings cover (less an allowance for late
+// meters), so that live evaluation sees the same data a replay sees.
+func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *alertSink, every, lateness time.Duration) {
+	log := rt.log.With(zap.String("component", "detect"))
+	var last time.Time
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		first, latest, err := rt.store.ReadingSpan(ctx)
+		if err != nil {
+			log.Warn("cannot read the event-time watermark", zap.Error(err))
+			continue
+		}
+		if latest.IsZero() {
+			continue
+		}
+		target := hourBefore(latest.Add(-lateness))
+		if last.IsZero() {
+			// Start where the data starts when it is recent enough to
+			// replay, else a lookback before now.
+			last = hourBefore(first.Add(-time.Second))
+			if target.Sub(last) > 30*24*time.Hour {
+				last = target.Add(-7 * 24 * time.Hour)
+			}
+		}
+		if !target.After(last) {
+			continue
+		}
+		if err := evaluate(ctx, eng, rt.store, sink, last, target); err != nil {
+			if ctx.Err() == nil {
+				log.Warn("detection failed; retrying next tick", zap.Error(err))
+			}
+			continue
+		}
+		last = target
+	}
+}
+
+// alertsTopic returns a writer for the alerts topic, or nil without a broker.
+func alertsTopic(rt *runtime) *kafka.Writer {
+	if len(rt.brokers) == 0 {
+		return nil
+	}
+	return ingest.NewWriter(rt.brokers, schemas.AlertsTopic, rt.dialer)
+}

@@ -1,0 +1,369 @@
+package detect
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// Engine evaluates every alert rule over event time. It is safe for
+// concurrent use, but calls to Evaluate are serialised: each continues the
+// open findings of the call before it.
+type Engine struct {
+	cfg Config
+	reg Registry
+	log *zap.Logger
+
+	mu     sync.Mutex
+	lastTo time.Time           // where the previous call ended
+	eps    map[string]*episode // open findings by kind and entity
+	// settled purchase periods: operator -> local day start (Unix s) -> sums
+	days map[string]map[int64]daySums
+}
+
+// New returns an Engine reading the registry through reg.
+func New(cfg Config, reg Registry, log *zap.Logger) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("cannot create detection engine: %w", err)
+	}
+	if reg == nil {
+		return nil, fmt.Errorf("cannot create detection engine: %w: no registry", ErrConfig)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Engine{cfg: cfg.withDefaults(), reg: reg, log: log.With(zap.String("component", "detect")),
+		eps: map[string]*episode{}, days: map[string]map[int64]daySums{}}, nil
+}
+
+// Config returns the engine's configuration with defaults applied.
+func (e *Engine) Config() Config { return e.cfg }
+
+// Evaluate runs every rule at each hour boundary t in (from, to], each
+// evaluation seeing the data before t, and returns the alerts that opened
+// or changed: an ongoing finding comes back with its alert_id, a later
+// window_end and grown figures. registry_violation alerts are those of the
+// registry over [from, to). Alerts are ordered by kind, then by score,
+// highest first.
+//
+// A call whose from is where the previous call ended continues its open
+// findings; any other call starts afresh, replaying Config.Warmup before
+// from without reporting it.
+func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) ([]schemas.Alert, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	first := from.Truncate(time.Hour).Add(time.Hour) // first tick > from
+	last := to.Truncate(time.Hour)                   // last tick <= to
+	if last.Before(first) {
+		return nil, nil
+	}
+	evalFrom := first
+	if e.lastTo.IsZero() || !from.Equal(e.lastTo) {
+		e.eps = map[string]*episode{}
+		e.days = map[string]map[int64]daySums{}
+		evalFrom = first.Add(-e.cfg.Warmup)
+	}
+	e.lastTo = to
+	readFrom := e.dayStart(evalFrom.Add(-time.Hour)).Add(-e.cfg.Lookback)
+	started := time.Now()
+	g, err := loadGrid(ctx, src, readFrom, last)
+	if err != nil {
+		e.lastTo = time.Time{}
+		return nil, fmt.Errorf("cannot read readings for %s..%s: %w", readFrom.Format(time.RFC3339), last.Format(time.RFC3339), err)
+	}
+	r := &run{e: e, cfg: &e.cfg, g: g, from: from, to: to,
+		hFirst: g.hourOf(evalFrom) - 1, hReport: g.hourOf(first) - 1, hLast: g.n - 1}
+	r.meta = make([]schemas.Meter, len(g.ids))
+	r.known = make([]bool, len(g.ids))
+	for i, id := range g.ids {
+		r.meta[i], r.known[i] = e.reg.MeterAt(id, last.Add(-time.Nanosecond))
+	}
+	_, off := time.Unix(g.t0, 0).In(e.cfg.Location).Zone()
+	r.off = int64(off)
+	r.lookH = int(e.cfg.Lookback / time.Hour)
+
+	for _, step := range []func() error{r.overCapacity, r.unregistered, r.imbalance} {
+		if err := ctx.Err(); err != nil {
+			e.lastTo = time.Time{}
+			return nil, err
+		}
+		if err := step(); err != nil {
+			e.lastTo = time.Time{}
+			return nil, err
+		}
+	}
+	if err := r.purchases(ctx, src, evalFrom.Add(-time.Hour), last); err != nil {
+		e.lastTo = time.Time{}
+		return nil, err
+	}
+	out := r.out
+	// Episodes touched by this call: report them; forget closed ones.
+	keys := make([]string, 0, len(e.eps))
+	for k := range e.eps {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		ep := e.eps[k]
+		if ep.touched {
+			out = append(out, ep.alert(&e.cfg))
+			ep.touched = false
+		}
+		if ep.closed {
+			delete(e.eps, k)
+		}
+	}
+	for _, a := range e.reg.CheckWindow(from, to) {
+		out = append(out, a)
+	}
+	slices.SortStableFunc(out, func(a, b schemas.Alert) int {
+		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.AlertID, b.AlertID)
+	})
+	e.log.Debug("evaluated", zap.Time("from", from), zap.Time("to", to), zap.Int("meters", len(g.ids)),
+		zap.Int("alerts", len(out)), zap.Duration("took", time.Since(started)))
+	return out, nil
+}
+
+func (e *Engine) dayStart(t time.Time) time.Time {
+	y, m, d := t.In(e.cfg.Location).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, e.cfg.Location).UTC()
+}
+
+// run is the state of one Evaluate call.
+type run struct {
+	e     *Engine
+	cfg   *Config
+	g     *grid
+	from  time.Time
+	to    time.Time
+	meta  []schemas.Meter
+	known []bool
+	off   int64 // local offset, seconds
+	lookH int   // lookback in hours
+	// hours of the grid: evaluations run at the end of each hour in
+	// [hFirst, hLast]; those ending after from are reported
+	hFirst, hReport, hLast int
+	out                    []schemas.Alert
+	owners                 map[string][]schemas.Rig
+	siteCache              []*siteSeries
+	peerCache              map[string][24]float64
+}
+
+// hod returns the local hour of day of grid hour h.
+func (r *run) hod(h int) int {
+	return int(floorDiv(r.g.t0+int64(h)*hourS+r.off, hourS) % 24)
+}
+
+// dayOf returns the grid hour that starts the local day holding hour h.
+func (r *run) dayOf(h int) int { return h - r.hod(h) }
+
+// tick returns the evaluation instant at the end of hour h, Unix seconds.
+func (r *run) tick(h int) int64 { return r.g.t0 + int64(h+1)*hourS }
+
+// episode is one finding over its life: opened at the first evaluation that
+// held it, kept while it holds, closed after Config.CloseAfter without.
+type episode struct {
+	kind, entity string
+	variant      string
+	id           string
+	base         schemas.Alert // ids and entity
+	start        int64         // onset estimate, Unix s
+	detected     int64
+	last         int64 // last evaluation that held it
+	fails        int   // evaluations since last held
+	touched      bool  // held or opened at a reported evaluation
+	closed       bool
+
+	// rule state frozen at detection
+	level, ref, cut float64
+	refOwn          bool
+	hodBase         [24]float64
+	la, lb          float64 // feeder loss model: loss = la*M + lb*M^2
+	model           string
+
+	cur, held sums // running, and as of the last held evaluation
+	finish    func(ep *episode, a *schemas.Alert, cfg *Config)
+}
+
+// sums accumulates an episode's figures hour by hour.
+type sums struct {
+	obs, exp, cap float64 // over valid hours
+	hours, valid  int
+	ratios        []float64
+	extra         float64
+}
+
+func (s sums) clone() sums {
+	s.ratios = slices.Clone(s.ratios)
+	return s
+}
+
+// scale turns sums over valid hours into estimates over every hour.
+func (s *sums) scale() float64 {
+	if s.valid == 0 {
+		return 1
+	}
+	return float64(s.hours) / float64(s.valid)
+}
+
+func (r *run) episode(kind, entity, variant string) *episode {
+	return r.e.eps[kind+"\x00"+entity+"\x00"+variant]
+}
+
+// open starts an episode detected at the evaluation ending hour h. variant
+// tells apart findings of one kind on one entity that run side by side
+// (the daily and the monthly settlement of an operator).
+func (r *run) open(kind, entity, variant string, h int, onset int64, base schemas.Alert) *episode {
+	ep := &episode{kind: kind, entity: entity, variant: variant, start: onset, detected: r.tick(h), last: r.tick(h), base: base}
+	ep.id = alertID(kind, entity, variant, time.Unix(onset, 0).UTC().Format(time.RFC3339))
+	ep.touched = h >= r.hReport
+	r.e.eps[ep.key()] = ep
+	return ep
+}
+
+func (ep *episode) key() string { return ep.kind + "\x00" + ep.entity + "\x00" + ep.variant }
+
+// step records the evaluation at the end of hour h: held or not.
+func (r *run) step(ep *episode, h int, held bool) {
+	if held {
+		ep.last, ep.fails = r.tick(h), 0
+		ep.held = ep.cur.clone()
+		if h >= r.hReport {
+			ep.touched = true
+		}
+		return
+	}
+	ep.fails++
+	if time.Duration(ep.fails)*time.Hour >= r.cfg.CloseAfter {
+		// Closed: report it now if this call changed it, and make room for
+		// a later recurrence, which is a new finding.
+		ep.closed = true
+		if ep.touched {
+			r.out = append(r.out, ep.alert(r.cfg))
+		}
+		delete(r.e.eps, ep.key())
+	}
+}
+
+func (ep *episode) alert(cfg *Config) schemas.Alert {
+	a := ep.base
+	a.AlertID, a.Kind, a.EntityID = ep.id, ep.kind, ep.entity
+	a.WindowStart = time.Unix(ep.start, 0).UTC()
+	a.WindowEnd = time.Unix(ep.last, 0).UTC()
+	a.DetectedAt = time.Unix(ep.detected, 0).UTC()
+	a.Status = schemas.StatusOpen
+	a.CreatedAt, a.UpdatedAt = a.DetectedAt, a.WindowEnd
+	a.Evidence = map[string]any{}
+	for k, v := range ep.base.Evidence {
+		a.Evidence[k] = v
+	}
+	ep.finish(ep, &a, cfg)
+	return a
+}
+
+// alertID is the stable id of a finding: the first 128 bits, in hex, of the
+// SHA-256 of its kind, entity and what tells its episodes apart.
+func alertID(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0x1f})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+func f64(v float64) *float64 { return &v }
+
+// round keeps figures readable and stable in JSON.
+func round(v float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(v*p) / p
+}
+
+func setEnergy(cfg *Config, a *schemas.Alert, obs, exp, excess float64) {
+	a.ObservedKWh, a.ExpectedKWh, a.ExcessKWh = f64(round(obs, 1)), f64(round(exp, 1)), f64(round(excess, 1))
+	a.EstimatedValueKZT = f64(round(excess*cfg.TariffKZTPerKWh, 0))
+}
+
+func localTime(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("2006-01-02 15:04")
+}
+
+func fmtKWh(v float64) string {
+	if math.Abs(v) >= 10000 {
+		return fmt.Sprintf("%.1f MWh", v/1000)
+	}
+	return fmt.Sprintf("%.0f kWh", v)
+}
+
+func fmtKZT(v float64) string {
+	switch {
+	case math.Abs(v) >= 1e6:
+		return fmt.Sprintf("%.1f million KZT", v/1e6)
+	case math.Abs(v) >= 1e3:
+		return fmt.Sprintf("%.0f thousand KZT", v/1e3)
+	}
+	return fmt.Sprintf("%.0f KZT", v)
+}
+
+func medianOf(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	w := slices.Clone(v)
+	slices.Sort(w)
+	n := len(w)
+	if n%2 == 1 {
+		return w[n/2]
+	}
+	return (w[n/2-1] + w[n/2]) / 2
+}
+
+// siteOwner returns the operator and licence of a site at t, read from the
+// latest record at or before t of any rig registered there.
+func (r *run) siteOwner(site string, t time.Time) (op, lic string) {
+	if r.owners == nil {
+		r.owners = map[string][]schemas.Rig{}
+	}
+	hist, ok := r.owners[site]
+	if !ok {
+		hist = r.e.reg.SiteHistory(site)
+		r.owners[site] = hist
+	}
+	for i := range hist {
+		if hist[i].UpdatedAt.After(t) && op != "" {
+			break
+		}
+		if !hist[i].Deleted && hist[i].OperatorID != "" {
+			op, lic = hist[i].OperatorID, hist[i].LicenseID
+		}
+	}
+	return op, lic
+}
+
+// meterAlert returns the identity fields of an alert about meter mi.
+func (r *run) meterAlert(mi int32) schemas.Alert {
+	m := r.meta[mi]
+	a := schemas.Alert{EntityType: schemas.EntityMeter, MeterID: r.g.ids[mi], FeederID: m.FeederID, SiteID: m.SiteID, Oblast: m.Oblast}
+	if m.SiteID != "" {
+		a.OperatorID, a.LicenseID = r.siteOwner(m.SiteID, r.to)
+	}
+	return a
+}

@@ -1,0 +1,106 @@
+package detect
+
+import (
+	"context"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/sim"
+)
+
+// simSeries is a Series that computes readings from the scenario on demand,
+// so that a national-size grid needs no reading storage.
+type simSeries struct{ s *sim.Scenario }
+
+func (x simSeries) MeterReadings(ctx context.Context, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	iv := x.s.Interval()
+	var buf []schemas.Reading
+	last := map[string]int{}
+	for step := 0; step < x.s.Steps(); step++ {
+		end := x.s.Start().Add(iv * time.Duration(step+1))
+		if !end.After(from) || end.After(to) {
+			continue
+		}
+		buf = x.s.ReadingsAt(step, buf)
+		clear(last)
+		for i, r := range buf {
+			last[r.MeterID] = i // corrections come after the first record
+		}
+		for i := range buf {
+			r := &buf[i]
+			if last[r.MeterID] != i {
+				continue
+			}
+			if err := fn(r.MeterID, []time.Time{r.TS}, []float64{r.KWh}, []int32{r.IntervalS}); err != nil {
+				return err
+			}
+		}
+	}
+	return ctx.Err()
+}
+
+func (x simSeries) Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error) {
+	var out []schemas.Purchase
+	for _, p := range x.s.Purchases() {
+		if !p.TS.Before(from) && p.TS.Before(to) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// BenchmarkEvaluateDay measures one live evaluation of a simulated day on a
+// national-size grid (2,000 feeders, about 100,000 meters) after the
+// engine has evaluated the days before it; the readings are computed by the
+// simulator while read, and the read_s metric gives that share.
+// Run: go test ./detect/ -run '^$' -bench EvaluateDay -benchtime 1x -benchmem
+func BenchmarkEvaluateDay(b *testing.B) {
+	feeders, look := 2000, 2
+	if testing.Short() {
+		feeders = 200
+	}
+	s, err := sim.New(sim.Config{Seed: 1, Feeders: feeders, Days: look + 1 + b.N})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, _ := registry.New(registry.Config{}, nil)
+	reg.ApplyLicenses(s.Licenses())
+	reg.ApplyMeters(s.Meters())
+	reg.ApplyRigs(s.Rigs())
+	src := simSeries{s}
+	e, err := New(Config{Lookback: time.Duration(look) * 24 * time.Hour}, reg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	day := 24 * time.Hour
+	from := s.Start().Add(time.Duration(look) * day)
+	if _, err := e.Evaluate(ctx, src, s.Start(), from); err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	n := 0
+	src.MeterReadings(ctx, from.Add(-time.Duration(look)*day), from.Add(day), func(string, []time.Time, []float64, []int32) error { n++; return nil })
+	read := time.Since(t0)
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		as, err := e.Evaluate(ctx, src, from, from.Add(day))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(as)), "alerts")
+		from = from.Add(day)
+	}
+	b.StopTimer()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(len(s.Meters())), "meters")
+	b.ReportMetric(float64(n), "readings_read")
+	b.ReportMetric(read.Seconds(), "read_s")
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap_MB")
+}

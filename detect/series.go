@@ -1,0 +1,162 @@
+package detect
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// Series is the stored data the Engine reads. A store that streams readings
+// ordered by (meter_id, ts) for a time range fits it directly.
+type Series interface {
+	// MeterReadings calls fn with the latest version of every reading whose
+	// ts (the END of its interval) is in (from, to]. Readings come in
+	// chunks, each of one meter and sorted by ts; a meter may come in
+	// several chunks. fn must not keep the slices. intervalS may hold 0 for
+	// the default 900 s.
+	MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error
+	// Purchases returns the marketplace purchases with ts in [from, to).
+	Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error)
+}
+
+// Registry is the registry view the Engine needs. *registry.Index
+// satisfies it.
+type Registry interface {
+	MeterAt(meterID string, t time.Time) (schemas.Meter, bool)
+	FeederMeters(feederID string, t time.Time) []schemas.Meter
+	SiteCapacityW(siteID string, t time.Time) float64
+	SiteHistory(siteID string) []schemas.Rig
+	CheckWindow(from, to time.Time) []schemas.Alert
+}
+
+// MemSeries is an in-memory Series: it keeps the latest version of every
+// (meter, ts) reading and every purchase by tx_id. It is safe for concurrent
+// use.
+type MemSeries struct {
+	mu        sync.RWMutex
+	meters    map[string]*memMeter
+	purchases map[string]schemas.Purchase
+}
+
+type memMeter struct {
+	ts  []int64 // Unix nanoseconds, sorted, unique
+	kwh []float64
+	iv  []int32
+	ver []uint64
+}
+
+// NewMemSeries returns an empty MemSeries.
+func NewMemSeries() *MemSeries {
+	return &MemSeries{meters: map[string]*memMeter{}, purchases: map[string]schemas.Purchase{}}
+}
+
+// AddReadings stores readings. A reading with the (meter_id, ts) of a stored
+// one replaces it unless its Meta.Version is lower: the later delivery wins,
+// and a redelivery changes nothing.
+func (m *MemSeries) AddReadings(rs ...schemas.Reading) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i := range rs {
+		r := &rs[i]
+		mm := m.meters[r.MeterID]
+		if mm == nil {
+			mm = &memMeter{}
+			m.meters[strings.Clone(r.MeterID)] = mm
+		}
+		iv := r.IntervalS
+		if iv <= 0 {
+			iv = schemas.DefaultIntervalS
+		}
+		t := r.TS.UnixNano()
+		n := len(mm.ts)
+		if n == 0 || mm.ts[n-1] < t {
+			mm.ts, mm.kwh, mm.iv, mm.ver = append(mm.ts, t), append(mm.kwh, r.KWh), append(mm.iv, iv), append(mm.ver, r.Version)
+			continue
+		}
+		j := sort.Search(n, func(k int) bool { return mm.ts[k] >= t })
+		if mm.ts[j] == t {
+			if r.Version >= mm.ver[j] {
+				mm.kwh[j], mm.iv[j], mm.ver[j] = r.KWh, iv, r.Version
+			}
+			continue
+		}
+		mm.ts, mm.kwh = slices.Insert(mm.ts, j, t), slices.Insert(mm.kwh, j, r.KWh)
+		mm.iv, mm.ver = slices.Insert(mm.iv, j, iv), slices.Insert(mm.ver, j, r.Version)
+	}
+}
+
+// AddPurchases stores purchases; a purchase with a stored tx_id replaces it.
+func (m *MemSeries) AddPurchases(ps ...schemas.Purchase) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, p := range ps {
+		m.purchases[p.TxID] = p
+	}
+}
+
+// Len returns the number of stored readings.
+func (m *MemSeries) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	n := 0
+	for _, mm := range m.meters {
+		n += len(mm.ts)
+	}
+	return n
+}
+
+// MeterReadings implements Series, one chunk per meter in meter id order.
+func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := make([]string, 0, len(m.meters))
+	for id := range m.meters {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	f, e := from.UnixNano(), to.UnixNano()
+	var ts []time.Time
+	for k, id := range ids {
+		if k%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		mm := m.meters[id]
+		i := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > f })
+		j := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > e })
+		if i >= j {
+			continue
+		}
+		ts = ts[:0]
+		for _, t := range mm.ts[i:j] {
+			ts = append(ts, time.Unix(0, t).UTC())
+		}
+		if err := fn(id, ts, mm.kwh[i:j], mm.iv[i:j]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Purchases implements Series, ordered by ts then tx_id.
+func (m *MemSeries) Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []schemas.Purchase
+	for _, p := range m.purchases {
+		if !p.TS.Before(from) && p.TS.Before(to) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b schemas.Purchase) int {
+		if c := a.TS.Compare(b.TS); c != 0 {
+			return c
+		}
+		return strings.Compare(a.TxID, b.TxID)
+	})
+	return out, ctx.Err()
+}

@@ -1,0 +1,196 @@
+package detect
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/sim"
+)
+
+var _ Registry = (*registry.Index)(nil)
+
+// world is a simulated scenario loaded into a registry and a MemSeries.
+type world struct {
+	s   *sim.Scenario
+	reg *registry.Index
+	src *MemSeries
+}
+
+func newWorld(t testing.TB, cfg sim.Config) *world {
+	t.Helper()
+	s, err := sim.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := registry.New(registry.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.ApplyLicenses(s.Licenses()); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.ApplyMeters(s.Meters()); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.ApplyRigs(s.Rigs()); err != nil {
+		t.Fatal(err)
+	}
+	src := NewMemSeries()
+	var buf []schemas.Reading
+	for step := 0; step < s.Steps(); step++ {
+		buf = s.ReadingsAt(step, buf)
+		src.AddReadings(buf...)
+	}
+	src.AddPurchases(s.Purchases()...)
+	return &world{s: s, reg: reg, src: src}
+}
+
+func (w *world) engine(t testing.TB) *Engine {
+	t.Helper()
+	e, err := New(Config{}, w.reg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (w *world) evaluate(t testing.TB, e *Engine, from, to time.Time) []schemas.Alert {
+	t.Helper()
+	as, err := e.Evaluate(context.Background(), w.src, from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
+}
+
+func report(t testing.TB, w *world, as []schemas.Alert) sim.Report {
+	t.Helper()
+	rep := sim.Score(w.s.Truth(), as, sim.ScoreOptions{})
+	var b bytes.Buffer
+	rep.Format(&b)
+	t.Logf("\n%s", b.String())
+	return rep
+}
+
+func TestSimSeeds(t *testing.T) {
+	seeds := []int64{1, 2, 3}
+	days := 14
+	if testing.Short() {
+		seeds, days = seeds[:1], 10
+	}
+	for _, seed := range seeds {
+		w := newWorld(t, sim.Config{Seed: seed, Feeders: 40, Days: days})
+		start := time.Now()
+		as := w.evaluate(t, w.engine(t), w.s.Start(), w.s.End())
+		t.Logf("seed %d: %d alerts in %s", seed, len(as), time.Since(start))
+		rep := report(t, w, as)
+		for _, f := range rep.Failures() {
+			t.Errorf("seed %d: %s", seed, f)
+		}
+	}
+}
+
+func TestCleanGrid(t *testing.T) {
+	days := 14
+	if testing.Short() {
+		days = 7
+	}
+	w := newWorld(t, sim.Config{Seed: 5, Feeders: 40, Days: days, Incidents: []string{}})
+	as := w.evaluate(t, w.engine(t), w.s.Start(), w.s.End())
+	for _, a := range as {
+		t.Errorf("clean grid raised %s on %s %s: %s", a.Kind, a.EntityType, a.EntityID, a.Summary)
+	}
+}
+
+// TestStepwise checks that replaying twice gives the same alerts, and that
+// evaluating every 6 hours of event time, merging updates by alert_id, gives
+// the alerts of one evaluation over the whole period.
+func TestStepwise(t *testing.T) {
+	days := 8
+	if testing.Short() {
+		days = 5
+	}
+	w := newWorld(t, sim.Config{Seed: 7, Feeders: 20, Days: days})
+	e := w.engine(t)
+	whole := w.evaluate(t, e, w.s.Start(), w.s.End())
+	again := w.evaluate(t, e, w.s.Start(), w.s.End())
+	if !sameAlerts(t, "replayed", whole, again) {
+		return
+	}
+	live := w.engine(t)
+	merged := map[string]schemas.Alert{}
+	var order []string
+	for from := w.s.Start(); from.Before(w.s.End()); from = from.Add(6 * time.Hour) {
+		to := from.Add(6 * time.Hour)
+		if to.After(w.s.End()) {
+			to = w.s.End()
+		}
+		for _, a := range w.evaluate(t, live, from, to) {
+			old, ok := merged[a.AlertID]
+			if !ok {
+				order = append(order, a.AlertID)
+			} else if old.DetectedAt.Before(a.DetectedAt) {
+				a.DetectedAt = old.DetectedAt
+			}
+			if a.Kind == schemas.KindRegistryViolation && ok {
+				a.WindowStart = minTime(a.WindowStart, old.WindowStart)
+			}
+			merged[a.AlertID] = a
+		}
+	}
+	var step []schemas.Alert
+	for _, id := range order {
+		step = append(step, merged[id])
+	}
+	sameAlerts(t, "stepwise", whole, step)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func sameAlerts(t *testing.T, what string, want, got []schemas.Alert) bool {
+	t.Helper()
+	idx := map[string]schemas.Alert{}
+	for _, a := range got {
+		idx[a.AlertID] = a
+	}
+	ok := len(idx) == len(want)
+	if !ok {
+		t.Errorf("%s: %d alerts, want %d", what, len(idx), len(want))
+	}
+	for _, a := range want {
+		b, found := idx[a.AlertID]
+		switch {
+		case !found:
+			t.Errorf("%s: missing %s %s %s detected %s", what, a.Kind, a.EntityID, a.AlertID, a.DetectedAt)
+			ok = false
+		case a.Kind == schemas.KindRegistryViolation:
+		case !a.DetectedAt.Equal(b.DetectedAt) || !a.WindowStart.Equal(b.WindowStart) || !a.WindowEnd.Equal(b.WindowEnd) ||
+			!sameNum(a.ExcessKWh, b.ExcessKWh):
+			t.Errorf("%s: %s %s differs: detected %s/%s window %s-%s / %s-%s excess %v/%v", what, a.Kind, a.EntityID,
+				a.DetectedAt, b.DetectedAt, a.WindowStart, a.WindowEnd, b.WindowStart, b.WindowEnd, val(a.ExcessKWh), val(b.ExcessKWh))
+			ok = false
+		}
+	}
+	return ok
+}
+
+func val(p *float64) float64 {
+	if p == nil {
+		return -1
+	}
+	return *p
+}
+
+func sameNum(a, b *float64) bool {
+	x, y := val(a), val(b)
+	return x == y || (x-y) < 1e-6*(x+y+1) && (y-x) < 1e-6*(x+y+1)
+}

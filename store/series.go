@@ -1,0 +1,89 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// MeterReadings streams the latest version of every reading with ts in
+// (from, to], grouped per meter and sorted by time, to fn. The slices are
+// reused between calls: fn must copy what it keeps.
+func (s *Store) MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ? ORDER BY meter_id, ts",
+		from.UTC(), to.UTC())
+	if err != nil {
+		return fmt.Errorf("cannot read readings %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	var (
+		cur  string
+		ts   []time.Time
+		kwh  []float64
+		ivs  []int32
+		id   string
+		t    time.Time
+		k    float64
+		iv   uint32
+		sent = func() error {
+			if len(ts) == 0 {
+				return nil
+			}
+			err := fn(cur, ts, kwh, ivs)
+			ts, kwh, ivs = ts[:0], kwh[:0], ivs[:0]
+			return err
+		}
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &t, &k, &iv); err != nil {
+			return err
+		}
+		if id != cur {
+			if err := sent(); err != nil {
+				return err
+			}
+			cur = id
+		}
+		ts, kwh, ivs = append(ts, t.UTC()), append(kwh, k), append(ivs, int32(iv))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return sent()
+}
+
+// PurchasesBetween returns the latest version of every purchase with ts in
+// [from, to), in time order: the detector's view.
+func (s *Store) PurchasesBetween(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error) {
+	rows, err := s.conn.Query(ctx, "SELECT tx_id, operator_id, site_id, mwh, price_kzt_per_mwh, ts FROM "+s.db+".purchases FINAL WHERE ts >= ? AND ts < ? ORDER BY ts, tx_id",
+		from.UTC(), to.UTC())
+	if err != nil {
+		return nil, fmt.Errorf("cannot read purchases: %w", err)
+	}
+	defer rows.Close()
+	var out []schemas.Purchase
+	for rows.Next() {
+		var p schemas.Purchase
+		if err := rows.Scan(&p.TxID, &p.OperatorID, &p.SiteID, &p.MWh, &p.PriceKZTPerMWh, &p.TS); err != nil {
+			return nil, err
+		}
+		p.TS = p.TS.UTC()
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// ReadingSpan returns the earliest and latest reading time stored.
+func (s *Store) ReadingSpan(ctx context.Context) (from, to time.Time, err error) {
+	var n uint64
+	err = s.conn.QueryRow(ctx, "SELECT count(), min(ts), max(ts) FROM "+s.db+".readings").Scan(&n, &from, &to)
+	if err != nil {
+		return from, to, fmt.Errorf("cannot read the span of readings: %w", err)
+	}
+	if n == 0 {
+		return time.Time{}, time.Time{}, nil
+	}
+	return from.UTC(), to.UTC(), nil
+}
