@@ -40,7 +40,10 @@ unit:
 FUZZ_TARGETS := \
 	./schemas:FuzzDecodeJSON \
 	./schemas:FuzzCSVDecode \
-	./ingest:FuzzSplitCSV
+	./ingest:FuzzSplitCSV \
+	./api:FuzzParseAlertFilter \
+	./api:FuzzParseSince \
+	./api:FuzzParseCalcInput
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \

@@ -120,9 +120,9 @@ func (s *Store) EachReading(ctx context.Context, meterIDs []string, from, to tim
 	})
 }
 
-// Purchases returns the marketplace purchases of an operator (and, if
+// OperatorPurchases returns the marketplace purchases of an operator (and, if
 // siteID is set, of that site) over (from, to], by time.
-func (s *Store) Purchases(ctx context.Context, operatorID, siteID string, from, to time.Time) ([]schemas.Purchase, error) {
+func (s *Store) OperatorPurchases(ctx context.Context, operatorID, siteID string, from, to time.Time) ([]schemas.Purchase, error) {
 	q := "SELECT tx_id, operator_id, site_id, mwh, price_kzt_per_mwh, ts FROM " + s.db + ".purchases FINAL WHERE ts > ? AND ts <= ?"
 	args := []any{from.UTC(), to.UTC()}
 	if operatorID != "" {

@@ -35,6 +35,7 @@ type config struct {
 	FlushInterval      time.Duration `yaml:"flush_interval"`
 	MaxMessageBytes    int           `yaml:"max_message_bytes"`
 	TariffKZTPerKWh    float64       `yaml:"tariff_kzt_per_kwh"`
+	APIAdminToken      string        `yaml:"api_admin_token"`
 	DetectEvery        time.Duration `yaml:"detect_every"`
 	DetectLateness     time.Duration `yaml:"detect_lateness"`
 
@@ -148,6 +149,7 @@ func (g *globalFlags) register(root *cobra.Command) {
 		intSetting("batch-size", "RIGWATCH_BATCH_SIZE", "records per ClickHouse insert", func(c *config) *int { return &c.BatchSize }),
 		durSetting("flush-interval", "RIGWATCH_FLUSH_INTERVAL", "flush a partial batch this often", func(c *config) *time.Duration { return &c.FlushInterval }),
 		intSetting("max-message-bytes", "RIGWATCH_MAX_MESSAGE_BYTES", "largest accepted message or replay line", func(c *config) *int { return &c.MaxMessageBytes }),
+		strSetting("api-token", "RIGWATCH_API_TOKEN", "static admin API token, to bootstrap real tokens (prefer the environment variable)", func(c *config) *string { return &c.APIAdminToken }),
 		floatSetting("tariff-kzt-per-kwh", "RIGWATCH_TARIFF_KZT_PER_KWH", "KZT per kWh to value stolen or excess energy", func(c *config) *float64 { return &c.TariffKZTPerKWh }),
 		durSetting("detect-every", "RIGWATCH_DETECT_EVERY", "how often serve evaluates the rules", func(c *config) *time.Duration { return &c.DetectEvery }),
 		durSetting("detect-lateness", "RIGWATCH_DETECT_LATENESS", "how long to wait for late readings before evaluating an hour", func(c *config) *time.Duration { return &c.DetectLateness }),

@@ -75,6 +75,7 @@ func newRoot() *cobra.Command {
 		newSimulateCmd(),
 		newScoreCmd(),
 		newCalcCmd(g), newRegistryCmd(g),
+		newAlertsCmd(g), newFeedersCmd(g), newFeederCmd(g), newEvidenceCmd(g), newTokenCmd(g),
 	)
 	for _, c := range root.Commands() {
 		c.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })

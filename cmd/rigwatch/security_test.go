@@ -11,9 +11,11 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,7 +77,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, cfg *tls.Config) {
 // in the logs, even at debug level. A wrong password fails in one line that
 // does not echo it.
 func TestSecuredServe(t *testing.T) {
-	const kafkaPass, chPass = "kafka-Secr3t-91x", "ch-Secr3t-77q"
+	const kafkaPass, chPass, apiToken = "kafka-Secr3t-91x", "ch-Secr3t-77q", "rwt_api-Secr3t-55k"
 	certFile, keyFile, serverTLS := selfSigned(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -122,7 +124,7 @@ func TestSecuredServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(binary(t), args...)
-	cmd.Env = append(os.Environ(), "RIGWATCH_KAFKA_SASL_PASSWORD="+kafkaPass, "RIGWATCH_CLICKHOUSE_PASSWORD="+chPass)
+	cmd.Env = append(os.Environ(), "RIGWATCH_KAFKA_SASL_PASSWORD="+kafkaPass, "RIGWATCH_CLICKHOUSE_PASSWORD="+chPass, "RIGWATCH_API_TOKEN="+apiToken)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -156,10 +158,40 @@ func TestSecuredServe(t *testing.T) {
 		b, _ := os.ReadFile(logFile)
 		t.Fatalf("the reading never arrived through the secured path; log:\n%s", b)
 	}
+	// The API token works, travels in a URL too, and still stays out of logs.
+	httpAddr := args[slices.Index(args, "--http")+1]
+	for _, c := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/v1/whoami", apiToken, 200},
+		{"/api/v1/whoami", "wrong", 401},
+		{"/api/v1/alerts?status=open", apiToken, 200},
+	} {
+		req, _ := http.NewRequest("GET", "http://"+httpAddr+c.path, nil)
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != c.want {
+			t.Errorf("GET %s with token %q: %d, want %d", c.path, c.token[:3], resp.StatusCode, c.want)
+		}
+	}
+	sctx, scancel := context.WithTimeout(ctx, time.Second)
+	req, _ := http.NewRequestWithContext(sctx, "GET", "http://"+httpAddr+"/api/v1/alerts/stream?access_token="+apiToken, nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		if resp.StatusCode != 200 {
+			t.Errorf("SSE with access_token: %d", resp.StatusCode)
+		}
+		resp.Body.Close()
+	}
+	scancel()
 	sigterm(p)
 	<-p.done
 	logs, _ := os.ReadFile(logFile)
-	for _, secret := range []string{kafkaPass, chPass} {
+	for _, secret := range []string{kafkaPass, chPass, apiToken} {
 		if strings.Contains(string(logs), secret) {
 			t.Errorf("a secret appears in the log")
 		}
@@ -176,3 +208,4 @@ func TestSecuredServe(t *testing.T) {
 		t.Errorf("wrong password output is not one secret-free line: %q", out)
 	}
 }
+

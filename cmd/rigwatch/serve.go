@@ -95,6 +95,14 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 		}
 		return nil
 	}}, log)
+	bc := api.NewBroadcaster(0)
+	if err := api.Mount(srv, api.Deps{Store: rt.store, Registry: reg, Broadcaster: bc,
+		AdminToken: rt.cfg.APIAdminToken, Version: rigwatchVersion(), TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh,
+		Settings: map[string]any{"kafka_group": rt.cfg.KafkaGroup, "batch_size": rt.cfg.BatchSize,
+			"flush_interval": rt.cfg.FlushInterval.String(), "detect_every": rt.cfg.DetectEvery.String()},
+		Log: log}); err != nil {
+		return err
+	}
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", httpAddr, err)
 	}
@@ -108,7 +116,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 	}
 	var wg sync.WaitGroup
 	if opts.detect {
-		sink := &alertSink{st: rt.store, topic: alertsTopic(rt), log: log}
+		sink := &alertSink{st: rt.store, topic: alertsTopic(rt), publish: bc.Publish, log: log}
 		defer sink.topic.Close()
 		wg.Add(1)
 		go func() {

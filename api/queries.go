@@ -1,0 +1,543 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
+)
+
+// maxPageWindow bounds the window of a feeder, site or operator page.
+const maxPageWindow = 366 * 24 * time.Hour
+
+// Queries are the investigator queries behind the API and the CLI: energy
+// from ClickHouse combined with topology and capacity from the registry.
+// Topology is taken as it stood at the end of the window. Safe for
+// concurrent use.
+type Queries struct {
+	Store           *store.Store
+	Registry        *registry.Index
+	TariffKZTPerKWh float64
+	LossFraction    float64
+	Location        *time.Location
+	Version         string
+}
+
+// FeederRank is one feeder's energy balance over a window.
+type FeederRank struct {
+	Rank       int     `json:"rank"`
+	FeederID   string  `json:"feeder_id"`
+	Oblast     string  `json:"oblast,omitempty"`
+	Class      string  `json:"class,omitempty"` // the head meter's class: the feeder's main class
+	HeadMeters int     `json:"head_meters"`
+	Meters     int     `json:"meters"` // downstream meters registered on the feeder
+	Reporting  int     `json:"meters_reporting"`
+	HeadKWh    float64 `json:"head_kwh"`
+	MetersKWh  float64 `json:"meters_kwh"`
+	// UnaccountedKWh is head energy minus the meters' energy: technical
+	// losses plus whatever was taken before a meter.
+	UnaccountedKWh float64 `json:"unaccounted_kwh"`
+	UnaccountedPct float64 `json:"unaccounted_pct"`
+	// BeyondLossKWh is the part above the normal technical loss band.
+	BeyondLossKWh float64 `json:"beyond_loss_kwh"`
+	ValueKZT      float64 `json:"estimated_value_kzt"`
+}
+
+// FeederRanking is the answer of GET /api/v1/feeders.
+type FeederRanking struct {
+	From            time.Time    `json:"from"`
+	To              time.Time    `json:"to"`
+	Feeders         int          `json:"feeders"`              // feeders with a reporting head meter
+	WithoutHead     int          `json:"feeders_without_head"` // skipped: no head energy in the window
+	LossFraction    float64      `json:"loss_fraction"`
+	TariffKZTPerKWh float64      `json:"tariff_kzt_per_kwh"`
+	Top             []FeederRank `json:"top"`
+}
+
+func (q *Queries) reg() (*registry.Index, error) {
+	if q.Registry == nil {
+		return nil, errNoRegistry
+	}
+	return q.Registry, nil
+}
+
+func round3(f float64) float64 { return math.Round(f*1000) / 1000 }
+
+// balance sums a feeder's meters from per-meter totals.
+func (q *Queries) balance(fid string, ms []schemas.Meter, totals map[string]store.MeterTotal) FeederRank {
+	fr := FeederRank{FeederID: fid}
+	for _, m := range ms {
+		t, ok := totals[m.MeterID]
+		if m.Role == schemas.RoleFeederHead {
+			fr.HeadMeters++
+			fr.HeadKWh += t.KWh
+			if fr.Oblast == "" {
+				fr.Oblast, fr.Class = m.Oblast, m.Class
+			}
+			continue
+		}
+		fr.Meters++
+		if ok && t.Rows > 0 {
+			fr.Reporting++
+		}
+		fr.MetersKWh += t.KWh
+		if fr.Oblast == "" {
+			fr.Oblast = m.Oblast
+		}
+	}
+	fr.UnaccountedKWh = fr.HeadKWh - fr.MetersKWh
+	if fr.HeadKWh > 0 {
+		fr.UnaccountedPct = round3(100 * fr.UnaccountedKWh / fr.HeadKWh)
+	}
+	fr.BeyondLossKWh = max(0, fr.UnaccountedKWh-q.LossFraction*fr.HeadKWh)
+	fr.ValueKZT = math.Round(max(0, fr.UnaccountedKWh) * q.TariffKZTPerKWh)
+	fr.HeadKWh, fr.MetersKWh, fr.UnaccountedKWh, fr.BeyondLossKWh = round3(fr.HeadKWh), round3(fr.MetersKWh), round3(fr.UnaccountedKWh), round3(fr.BeyondLossKWh)
+	return fr
+}
+
+// FeederRanking ranks feeders by estimated unaccounted energy over
+// (from, to]: per-meter sums from ClickHouse (one GROUP BY over the
+// window), combined per feeder with the registry's topology at to.
+// oblast, if set, keeps that oblast's feeders only.
+func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int, oblast string) (FeederRanking, error) {
+	ix, err := q.reg()
+	if err != nil {
+		return FeederRanking{}, err
+	}
+	totals, err := q.Store.MeterTotals(ctx, nil, from, to)
+	if err != nil {
+		return FeederRanking{}, err
+	}
+	res := FeederRanking{From: from, To: to, LossFraction: q.LossFraction, TariffKZTPerKWh: q.TariffKZTPerKWh, Top: []FeederRank{}}
+	var all []FeederRank
+	for _, fid := range ix.Feeders() {
+		fr := q.balance(fid, ix.FeederMeters(fid, to), totals)
+		if oblast != "" && fr.Oblast != oblast {
+			continue
+		}
+		if fr.HeadMeters == 0 || fr.HeadKWh <= 0 {
+			res.WithoutHead++
+			continue
+		}
+		all = append(all, fr)
+	}
+	res.Feeders = len(all)
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].UnaccountedKWh != all[j].UnaccountedKWh {
+			return all[i].UnaccountedKWh > all[j].UnaccountedKWh
+		}
+		return all[i].FeederID < all[j].FeederID
+	})
+	if len(all) > top {
+		all = all[:top]
+	}
+	for i := range all {
+		all[i].Rank = i + 1
+	}
+	res.Top = append(res.Top, all...)
+	return res, nil
+}
+
+// FeederHour is one hour of a feeder's balance.
+type FeederHour struct {
+	Hour      time.Time `json:"hour"`
+	HeadKWh   float64   `json:"head_kwh"`
+	MetersKWh float64   `json:"meters_kwh"`
+	// ResidualKWh is head minus meters; LossBandKWh the normal technical
+	// loss of that hour's head energy.
+	ResidualKWh float64 `json:"residual_kwh"`
+	LossBandKWh float64 `json:"loss_band_kwh"`
+}
+
+// FeederMeter is a meter on a feeder page.
+type FeederMeter struct {
+	schemas.Meter
+	KWh float64 `json:"kwh"`
+	// Readings is the number of distinct readings in the window.
+	Readings uint64 `json:"readings"`
+	// For site meters: the registered capacity and machines behind it at
+	// the end of the window.
+	RegisteredKW *float64 `json:"registered_kw,omitempty"`
+	Rigs         *int     `json:"rigs,omitempty"`
+}
+
+// FeederDetail is the answer of GET /api/v1/feeders/{id}.
+type FeederDetail struct {
+	FeederRank
+	From   time.Time       `json:"from"`
+	To     time.Time       `json:"to"`
+	Hourly []FeederHour    `json:"hourly"`
+	Meters []FeederMeter   `json:"meters"`
+	Alerts []schemas.Alert `json:"alerts"`
+}
+
+// Feeder returns a feeder's page over (from, to].
+func (q *Queries) Feeder(ctx context.Context, id string, from, to time.Time) (FeederDetail, error) {
+	ix, err := q.reg()
+	if err != nil {
+		return FeederDetail{}, err
+	}
+	ms := ix.FeederMeters(id, to)
+	if len(ms) == 0 {
+		return FeederDetail{}, fmt.Errorf("feeder %q: %w", id, store.ErrNotFound)
+	}
+	ids := make([]string, len(ms))
+	role := map[string]string{}
+	for i, m := range ms {
+		ids[i] = m.MeterID
+		role[m.MeterID] = m.Role
+	}
+	totals, err := q.Store.MeterTotals(ctx, ids, from, to)
+	if err != nil {
+		return FeederDetail{}, err
+	}
+	d := FeederDetail{FeederRank: q.balance(id, ms, totals), From: from, To: to, Hourly: []FeederHour{}, Meters: []FeederMeter{}}
+	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	if err != nil {
+		return FeederDetail{}, err
+	}
+	byHour := map[time.Time]*FeederHour{}
+	for _, mh := range hours {
+		fh := byHour[mh.Hour]
+		if fh == nil {
+			fh = &FeederHour{Hour: mh.Hour}
+			byHour[mh.Hour] = fh
+		}
+		if role[mh.MeterID] == schemas.RoleFeederHead {
+			fh.HeadKWh += mh.KWh
+		} else {
+			fh.MetersKWh += mh.KWh
+		}
+	}
+	for _, fh := range byHour {
+		fh.ResidualKWh = round3(fh.HeadKWh - fh.MetersKWh)
+		fh.LossBandKWh = round3(q.LossFraction * fh.HeadKWh)
+		fh.HeadKWh, fh.MetersKWh = round3(fh.HeadKWh), round3(fh.MetersKWh)
+		d.Hourly = append(d.Hourly, *fh)
+	}
+	slices.SortFunc(d.Hourly, func(a, b FeederHour) int { return a.Hour.Compare(b.Hour) })
+	for _, m := range ms {
+		fm := FeederMeter{Meter: m, KWh: round3(totals[m.MeterID].KWh), Readings: totals[m.MeterID].Rows}
+		if m.SiteID != "" {
+			f := ix.SiteFleet(m.SiteID, to)
+			kw := f.TotalW / 1000
+			fm.RegisteredKW, fm.Rigs = &kw, &f.Machines
+		}
+		d.Meters = append(d.Meters, fm)
+	}
+	d.Alerts, err = q.Store.ListAlerts(ctx, store.AlertFilter{EntityID: id, Limit: 500})
+	if err != nil {
+		return FeederDetail{}, err
+	}
+	if d.Alerts == nil {
+		d.Alerts = []schemas.Alert{}
+	}
+	return d, nil
+}
+
+// PowerHour is one hour of a site's metered power against its registered
+// capacity.
+type PowerHour struct {
+	Hour         time.Time `json:"hour"`
+	MeteredKW    float64   `json:"metered_kw"`
+	RegisteredKW float64   `json:"registered_kw"`
+}
+
+// EnergyDay is one settlement day: energy metered against energy bought.
+type EnergyDay struct {
+	Day          string  `json:"day"` // YYYY-MM-DD in the settlement time zone
+	ConsumedKWh  float64 `json:"consumed_kwh"`
+	PurchasedKWh float64 `json:"purchased_kwh"`
+	ShortfallKWh float64 `json:"shortfall_kwh"`
+}
+
+// LicenceState is a licence as it stood at the end of a window, with
+// whether it was in force.
+type LicenceState struct {
+	schemas.License
+	InForce bool `json:"in_force"`
+}
+
+// SiteDetail is the answer of GET /api/v1/sites/{id}.
+type SiteDetail struct {
+	SiteID    string             `json:"site_id"`
+	Oblast    string             `json:"oblast,omitempty"`
+	From      time.Time          `json:"from"`
+	To        time.Time          `json:"to"`
+	Fleet     registry.Fleet     `json:"fleet"`
+	Operators []string           `json:"operators"`
+	Licences  []LicenceState     `json:"licences"`
+	Meters    []schemas.Meter    `json:"meters"`
+	Capacity  []registry.Step    `json:"capacity_changes"`
+	Hourly    []PowerHour        `json:"hourly"`
+	Daily     []EnergyDay        `json:"daily"`
+	Rigs      []schemas.Rig      `json:"rigs"` // active at the end of the window
+	Purchases []schemas.Purchase `json:"purchases"`
+	Alerts    []schemas.Alert    `json:"alerts"`
+}
+
+// activeRigs returns the rigs whose state at t is active at the site.
+func activeRigs(ix *registry.Index, siteID string, t time.Time) []schemas.Rig {
+	seen := map[string]bool{}
+	var out []schemas.Rig
+	for _, r := range ix.SiteHistory(siteID) {
+		if seen[r.RigID] {
+			continue
+		}
+		seen[r.RigID] = true
+		if cur, ok := ix.RigAt(r.RigID, t); ok && cur.SiteID == siteID && cur.Status == schemas.RigActive {
+			out = append(out, cur)
+		}
+	}
+	slices.SortFunc(out, func(a, b schemas.Rig) int { return strings.Compare(a.RigID, b.RigID) })
+	return out
+}
+
+func licenceStates(ix *registry.Index, ids []string, t time.Time) []LicenceState {
+	out := []LicenceState{}
+	for _, id := range ids {
+		if l, ok := ix.LicenseAt(id, t); ok {
+			out = append(out, LicenceState{License: l, InForce: ix.LicenseValid(id, t)})
+		}
+	}
+	return out
+}
+
+// Site returns a site's page over (from, to].
+func (q *Queries) Site(ctx context.Context, id string, from, to time.Time) (SiteDetail, error) {
+	ix, err := q.reg()
+	if err != nil {
+		return SiteDetail{}, err
+	}
+	hist := ix.SiteHistory(id)
+	ms := ix.SiteMeters(id, to)
+	if len(hist) == 0 && len(ms) == 0 {
+		return SiteDetail{}, fmt.Errorf("site %q: %w", id, store.ErrNotFound)
+	}
+	d := SiteDetail{SiteID: id, From: from, To: to, Fleet: ix.SiteFleet(id, to), Meters: ms, Operators: []string{}}
+	if d.Meters == nil {
+		d.Meters = []schemas.Meter{}
+	}
+	d.Oblast, _ = ix.SiteOblast(id, to)
+	d.Rigs = activeRigs(ix, id, to)
+	if d.Rigs == nil {
+		d.Rigs = []schemas.Rig{}
+	}
+	ops, lics := map[string]bool{}, map[string]bool{}
+	for _, r := range hist {
+		ops[r.OperatorID], lics[r.LicenseID] = true, true
+	}
+	for o := range ops {
+		d.Operators = append(d.Operators, o)
+	}
+	slices.Sort(d.Operators)
+	licIDs := make([]string, 0, len(lics))
+	for l := range lics {
+		licIDs = append(licIDs, l)
+	}
+	slices.Sort(licIDs)
+	d.Licences = licenceStates(ix, licIDs, to)
+	d.Capacity = ix.CapacityChanges(id, from, to)
+
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.MeterID
+	}
+	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	if err != nil {
+		return SiteDetail{}, err
+	}
+	byHour := map[time.Time]float64{}
+	for _, mh := range hours {
+		byHour[mh.Hour] += mh.KWh
+	}
+	d.Hourly = []PowerHour{}
+	for h, kwh := range byHour {
+		d.Hourly = append(d.Hourly, PowerHour{Hour: h, MeteredKW: round3(kwh), RegisteredKW: round3(ix.SiteCapacityW(id, h) / 1000)})
+	}
+	slices.SortFunc(d.Hourly, func(a, b PowerHour) int { return a.Hour.Compare(b.Hour) })
+	d.Purchases, err = q.Store.OperatorPurchases(ctx, "", id, from, to)
+	if err != nil {
+		return SiteDetail{}, err
+	}
+	if d.Purchases == nil {
+		d.Purchases = []schemas.Purchase{}
+	}
+	d.Daily = q.daily(hours, d.Purchases)
+	d.Alerts, err = q.Store.ListAlerts(ctx, store.AlertFilter{EntityID: id, Limit: 500})
+	if d.Alerts == nil {
+		d.Alerts = []schemas.Alert{}
+	}
+	return d, err
+}
+
+// daily sums metered energy and purchases per settlement day.
+func (q *Queries) daily(hours []store.MeterHour, ps []schemas.Purchase) []EnergyDay {
+	byDay := map[string]*EnergyDay{}
+	get := func(t time.Time) *EnergyDay {
+		k := t.In(q.Location).Format("2006-01-02")
+		d := byDay[k]
+		if d == nil {
+			d = &EnergyDay{Day: k}
+			byDay[k] = d
+		}
+		return d
+	}
+	for _, h := range hours {
+		get(h.Hour).ConsumedKWh += h.KWh
+	}
+	for _, p := range ps {
+		get(p.TS).PurchasedKWh += p.MWh * 1000
+	}
+	out := []EnergyDay{}
+	for _, d := range byDay {
+		d.ConsumedKWh, d.PurchasedKWh = round3(d.ConsumedKWh), round3(d.PurchasedKWh)
+		d.ShortfallKWh = round3(max(0, d.ConsumedKWh-d.PurchasedKWh))
+		out = append(out, *d)
+	}
+	slices.SortFunc(out, func(a, b EnergyDay) int { return strings.Compare(a.Day, b.Day) })
+	return out
+}
+
+// OperatorDetail is the answer of GET /api/v1/operators/{id}.
+type OperatorDetail struct {
+	OperatorID string             `json:"operator_id"`
+	From       time.Time          `json:"from"`
+	To         time.Time          `json:"to"`
+	Fleet      registry.Fleet     `json:"fleet"`
+	Licences   []LicenceState     `json:"licences"`
+	Sites      []SiteSummary      `json:"sites"`
+	Daily      []EnergyDay        `json:"daily"`
+	Purchases  []schemas.Purchase `json:"purchases"`
+	Alerts     []schemas.Alert    `json:"alerts"`
+}
+
+// SiteSummary is a site on an operator page.
+type SiteSummary struct {
+	SiteID       string  `json:"site_id"`
+	Machines     int     `json:"machines"`
+	RegisteredKW float64 `json:"registered_kw"`
+	ConsumedKWh  float64 `json:"consumed_kwh"`
+}
+
+// operatorSites returns the sites where the operator's rigs have ever been.
+// It walks every site's history: meant for pages and evidence, not loops.
+func operatorSites(ix *registry.Index, operatorID string) []string {
+	var out []string
+	for _, s := range ix.Sites() {
+		for _, r := range ix.SiteHistory(s) {
+			if r.OperatorID == operatorID {
+				out = append(out, s)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// Operator returns an operator's page over (from, to].
+func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (OperatorDetail, error) {
+	ix, err := q.reg()
+	if err != nil {
+		return OperatorDetail{}, err
+	}
+	d := OperatorDetail{OperatorID: id, From: from, To: to, Fleet: ix.OperatorFleet(id, to), Licences: []LicenceState{}, Sites: []SiteSummary{}}
+	for _, l := range ix.OperatorLicenses(id, to) {
+		d.Licences = append(d.Licences, LicenceState{License: l, InForce: ix.LicenseValid(l.LicenseID, to)})
+	}
+	sites := operatorSites(ix, id)
+	if len(sites) == 0 && len(d.Licences) == 0 {
+		return OperatorDetail{}, fmt.Errorf("operator %q: %w", id, store.ErrNotFound)
+	}
+	var ids []string
+	siteOf := map[string]string{}
+	for _, s := range sites {
+		for _, m := range ix.SiteMeters(s, to) {
+			ids = append(ids, m.MeterID)
+			siteOf[m.MeterID] = s
+		}
+	}
+	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	if err != nil {
+		return OperatorDetail{}, err
+	}
+	used := map[string]float64{}
+	for _, h := range hours {
+		used[siteOf[h.MeterID]] += h.KWh
+	}
+	for _, s := range sites {
+		f := ix.SiteFleet(s, to)
+		d.Sites = append(d.Sites, SiteSummary{SiteID: s, Machines: f.Machines, RegisteredKW: round3(f.TotalW / 1000), ConsumedKWh: round3(used[s])})
+	}
+	if d.Purchases, err = q.Store.OperatorPurchases(ctx, id, "", from, to); err != nil {
+		return OperatorDetail{}, err
+	}
+	if d.Purchases == nil {
+		d.Purchases = []schemas.Purchase{}
+	}
+	d.Daily = q.daily(hours, d.Purchases)
+	d.Alerts, err = q.Store.ListAlerts(ctx, store.AlertFilter{EntityID: id, Limit: 500})
+	if d.Alerts == nil {
+		d.Alerts = []schemas.Alert{}
+	}
+	return d, err
+}
+
+// SearchHit is one registry record matching a search.
+type SearchHit struct {
+	Type string `json:"type"` // rig, site, operator, licence, meter, feeder
+	ID   string `json:"id"`
+	// What describes the match in a line.
+	What   string `json:"what"`
+	Record any    `json:"record,omitempty"`
+}
+
+// SearchResult is the answer of GET /api/v1/registry/search.
+type SearchResult struct {
+	Query string      `json:"query"`
+	At    time.Time   `json:"at"`
+	Hits  []SearchHit `json:"hits"`
+}
+
+// Search finds registry records whose id (or a rig's serial) equals term,
+// as they stood at at.
+func (q *Queries) Search(term string, at time.Time) (SearchResult, error) {
+	ix, err := q.reg()
+	if err != nil {
+		return SearchResult{}, err
+	}
+	res := SearchResult{Query: term, At: at, Hits: []SearchHit{}}
+	for _, r := range ix.RigBySerial(term) {
+		res.Hits = append(res.Hits, SearchHit{Type: "rig", ID: r.RigID, What: fmt.Sprintf("serial %s: rig %s (%s) at site %s, %s", r.Serial, r.RigID, r.Status, r.SiteID, r.OperatorID), Record: r})
+	}
+	if r, ok := ix.RigAt(term, at); ok {
+		res.Hits = append(res.Hits, SearchHit{Type: "rig", ID: r.RigID, What: fmt.Sprintf("rig %s (%s), serial %s, at site %s", r.RigID, r.Status, r.Serial, r.SiteID), Record: r})
+	} else if h := ix.RigHistory(term); len(h) > 0 {
+		res.Hits = append(res.Hits, SearchHit{Type: "rig", ID: term, What: fmt.Sprintf("rig %s: %d versions, none in effect at %s", term, len(h), at.Format(time.RFC3339)), Record: h})
+	}
+	if hist := ix.SiteHistory(term); len(hist) > 0 || len(ix.SiteMeters(term, at)) > 0 {
+		f := ix.SiteFleet(term, at)
+		res.Hits = append(res.Hits, SearchHit{Type: "site", ID: term, What: fmt.Sprintf("site %s: %d active rigs, %.1f kW registered", term, f.Machines, f.TotalW/1000), Record: f})
+	}
+	if ls := ix.OperatorLicenses(term, at); len(ls) > 0 || ix.OperatorFleet(term, at).Machines > 0 {
+		f := ix.OperatorFleet(term, at)
+		res.Hits = append(res.Hits, SearchHit{Type: "operator", ID: term, What: fmt.Sprintf("operator %s: %d licences, %d active rigs, %.1f kW", term, len(ls), f.Machines, f.TotalW/1000), Record: ls})
+	}
+	if l, ok := ix.LicenseAt(term, at); ok {
+		res.Hits = append(res.Hits, SearchHit{Type: "licence", ID: term, What: fmt.Sprintf("licence %s of %s: %s, valid %s to %s", term, l.OperatorID, l.Status, l.ValidFrom.Format("2006-01-02"), l.ValidTo.Format("2006-01-02")), Record: l})
+	}
+	if m, ok := ix.MeterAt(term, at); ok {
+		res.Hits = append(res.Hits, SearchHit{Type: "meter", ID: term, What: fmt.Sprintf("meter %s (%s, %s) on feeder %s", term, m.Role, m.Class, m.FeederID), Record: m})
+	}
+	if ms := ix.FeederMeters(term, at); len(ms) > 0 {
+		res.Hits = append(res.Hits, SearchHit{Type: "feeder", ID: term, What: fmt.Sprintf("feeder %s: %d meters", term, len(ms))})
+	}
+	return res, nil
+}
