@@ -208,4 +208,3 @@ func TestSecuredServe(t *testing.T) {
 		t.Errorf("wrong password output is not one secret-free line: %q", out)
 	}
 }
-
