@@ -27,11 +27,32 @@ func NewWriter(brokers []string, topic string, dialer *kafka.Dialer) *kafka.Writ
 		Topic:        topic,
 		Balancer:     &kafka.Hash{},
 		BatchSize:    10_000,
-		BatchBytes:   16 << 20,
+		BatchBytes:   900_000, // under the brokers' default 1 MB message.max.bytes
 		BatchTimeout: 5 * time.Millisecond,
 		RequiredAcks: kafka.RequireAll,
 		Transport:    tr,
 	}
+}
+
+// WriteError condenses kafka-go's per-message WriteErrors (one entry per
+// message: megabytes for a large batch) into one line: how many failed and
+// the distinct causes.
+func WriteError(err error) error {
+	var we kafka.WriteErrors
+	if !errors.As(err, &we) {
+		return err
+	}
+	causes := map[string]bool{}
+	var first error
+	for _, e := range we {
+		if e != nil && !causes[e.Error()] {
+			causes[e.Error()] = true
+			if first == nil {
+				first = e
+			}
+		}
+	}
+	return fmt.Errorf("%d of %d messages not written (%d distinct causes, first: %w)", we.Count(), len(we), len(causes), first)
 }
 
 // KafkaRejects publishes rejects to the rejects topic as JSON. Safe for
@@ -50,7 +71,7 @@ func (k KafkaRejects) PublishRejects(ctx context.Context, rs []schemas.Reject) e
 		msgs[i] = kafka.Message{Key: []byte(key), Value: v}
 	}
 	if err := k.W.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("cannot publish %d rejects: %w", len(rs), err)
+		return fmt.Errorf("cannot publish %d rejects: %w", len(rs), WriteError(err))
 	}
 	return nil
 }

@@ -53,7 +53,7 @@ func ProduceFiles(ctx context.Context, files []File, brokers []string, dialer *k
 				return nil
 			}
 			if err := w.WriteMessages(ctx, msgs...); err != nil {
-				return fmt.Errorf("cannot produce %s to %s: %w", f.Path, f.Stream.Topic(), err)
+				return fmt.Errorf("cannot produce %s to %s: %w", f.Path, f.Stream.Topic(), WriteError(err))
 			}
 			n += int64(len(msgs))
 			msgs = msgs[:0]

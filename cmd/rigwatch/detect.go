@@ -79,7 +79,7 @@ func (s *alertSink) emit(ctx context.Context, alerts []schemas.Alert) error {
 			msgs[i] = kafka.Message{Key: []byte(changed[i].AlertID), Value: v}
 		}
 		if err := s.topic.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("cannot publish %d alerts: %w", len(msgs), err)
+			return fmt.Errorf("cannot publish %d alerts: %w", len(msgs), ingest.WriteError(err))
 		}
 	}
 	if s.publish != nil && len(changed) > 0 {
@@ -169,6 +169,13 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *aler
 			return
 		case <-t.C:
 		}
+		// Readings are judged against the registry as it stood at their
+		// time; while the registry topics are still being loaded that
+		// registry is incomplete, and every site would look over capacity.
+		if lag := registryLag(ctx, rt); lag != 0 {
+			log.Debug("waiting for the registry to load", zap.Int64("lag", lag))
+			continue
+		}
 		first, latest, err := rt.store.ReadingSpan(ctx)
 		if err != nil {
 			log.Warn("cannot read the event-time watermark", zap.Error(err))
@@ -205,4 +212,18 @@ func alertsTopic(rt *runtime) *kafka.Writer {
 		return nil
 	}
 	return ingest.NewWriter(rt.brokers, schemas.AlertsTopic, rt.dialer)
+}
+
+// registryLag returns how many registry messages the consumers have not
+// stored yet (-1 when it cannot tell).
+func registryLag(ctx context.Context, rt *runtime) int64 {
+	var total int64
+	for _, s := range []schemas.Stream{schemas.Licenses, schemas.Meters, schemas.Rigs} {
+		lag, err := ingest.GroupLag(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic())
+		if err != nil {
+			return -1
+		}
+		total += lag
+	}
+	return total
 }

@@ -34,6 +34,9 @@ func main() {
 		return
 	}
 	msg := strings.ReplaceAll(err.Error(), "\n", " ")
+	if len(msg) > 600 {
+		msg = msg[:600] + " ..."
+	}
 	fmt.Fprintln(os.Stderr, "rigwatch: "+msg)
 	var ue usageError
 	if errors.As(err, &ue) || isCobraUsage(err) {
