@@ -90,7 +90,7 @@ func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string
 			return err
 		}
 	}
-	start := time.Now().UTC().Truncate(24*time.Hour).Add(-5 * time.Hour) // local (UTC+5) midnight
+	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-5 * time.Hour) // local (UTC+5) midnight
 	fmt.Fprintf(os.Stderr, "rigwatch demo: simulating %d feeders, %d rigs of %d operators, %d days from %s ...\n",
 		o.feeders, o.rigs, o.operators, o.days, start.Format(time.RFC3339))
 	s, err := sim.New(sim.Config{Seed: o.seed, Feeders: o.feeders, Days: o.days, Rigs: o.rigs, Operators: o.operators, Start: start})
