@@ -62,7 +62,7 @@ func (r *run) sites() []*siteSeries {
 type capDay struct {
 	med     float64 // median hourly draw / capacity
 	n       int     // valid hours
-	bestDay float64 // highest daily mean ratio
+	bestDay float64 // highest daily median ratio
 	days    int     // days with at least 12 valid hours
 }
 
@@ -77,18 +77,19 @@ func (r *run) capDays(s *siteSeries) map[int]capDay {
 		var d capDay
 		buf = buf[:0]
 		for day := ds - r.lookH; day < ds; day += 24 {
-			var sum float64
-			var n int
+			n0 := len(buf)
 			for k := max(day, 0); k < day+24; k++ {
 				if x, ok := s.ratio(k); ok {
 					buf = append(buf, x)
-					sum += x
-					n++
 				}
 			}
-			if n >= 12 {
+			// A day's level is the median of its hours, not the mean:
+			// curtailment (the grid switching sites off for a few peak
+			// hours) would pull a mean down and make the site's normal
+			// running draw look like a step up the next day.
+			if n := len(buf) - n0; n >= 12 {
 				d.days++
-				d.bestDay = math.Max(d.bestDay, sum/float64(n))
+				d.bestDay = math.Max(d.bestDay, medianOf(buf[n0:]))
 			}
 		}
 		d.n = len(buf)

@@ -66,6 +66,29 @@ type Config struct {
 	// MaxFlatCV is the largest coefficient of variation of the hourly load
 	// step that still counts as the flat draw of mining. Default 0.25.
 	MaxFlatCV float64
+	// PlateauMaxJitter is the largest reading-to-reading jitter (standard
+	// deviation of the sub-hourly power, von Neumann's estimator, relative
+	// to the level) of a plateau taken for mining on a meter whose own
+	// history cannot show a step (mining already running when the data
+	// starts). An ASIC at fixed clocks draws within about 1% of a constant
+	// (switch-mode supplies, fans under closed-loop control); loads of
+	// people and thermostats move by 5% or more from one 15-minute reading
+	// to the next (compressors cycling, lights and appliances switched).
+	// 2% leaves room for a small legitimate load on the same meter.
+	// Default 0.02.
+	PlateauMaxJitter float64
+	// PlateauMinDiffs is how many successive reading differences the
+	// jitter needs (the estimate's relative error is about 1/sqrt(d)): a
+	// window of UnregisteredHours is widened (up to a day) until it holds
+	// this many, so 30- and 60-minute meters are judged on as much evidence
+	// as 15-minute ones; half as many suffice for a plateau under half
+	// PlateauMaxJitter. Default 24 (six hours of 15-minute readings).
+	PlateauMinDiffs int
+	// PeerMultiple: a plateau without own history must also be at least
+	// this many times what meters of the meter's class typically draw at
+	// the same local hour: mining is tens of kW of machines where a shop or
+	// flat draws a few. Default 3.
+	PeerMultiple float64
 
 	// ImbalanceFraction is the smallest unexplained share of a feeder's
 	// metered energy that counts as diversion. Default 0.02.
@@ -79,7 +102,11 @@ type Config struct {
 	// than this share is diversion. Default 0.15.
 	MaxTechLoss float64
 	// MinFitHours is how many complete hours of history a feeder's loss
-	// model needs. Default 48.
+	// model needs. Default 24: one day spans the feeder's whole load range,
+	// night minimum to evening peak, which is what pins the linear and
+	// quadratic loss terms (two parameters on 24 points); waiting for a
+	// second day left diversion that began on day two unseen, as the fit
+	// then absorbed it into "losses".
 	MinFitHours int
 
 	// ShortfallTolerance is the share by which metered consumption may
@@ -129,10 +156,13 @@ func (c Config) withDefaults() Config {
 	defInt(&c.UnregisteredHours, 4)
 	def(&c.ResidentialMaxKW, 15)
 	def(&c.MaxFlatCV, 0.25)
+	def(&c.PlateauMaxJitter, 0.02)
+	defInt(&c.PlateauMinDiffs, 24)
+	def(&c.PeerMultiple, 3)
 	def(&c.ImbalanceFraction, 0.02)
 	defInt(&c.ImbalanceHours, 4)
 	def(&c.MaxTechLoss, 0.15)
-	defInt(&c.MinFitHours, 48)
+	defInt(&c.MinFitHours, 24)
 	def(&c.ShortfallTolerance, 0.02)
 	def(&c.ShortfallMinKWh, 100)
 	def(&c.MaxPurchaseMWh, schemas.MaxPurchaseMWh)
@@ -172,6 +202,7 @@ func (c Config) Validate() error {
 		{"tariff", c.TariffKZTPerKWh, 0, 1e6}, {"cooling allowance", c.CoolingAllowance, 0, 1},
 		{"relative step", c.RelativeStep, 0, 1}, {"min step kW", c.MinStepKW, 0, 1e6}, {"min step share", c.MinStepShare, 0, 100},
 		{"residential max kW", c.ResidentialMaxKW, 0, 1e6}, {"max flat CV", c.MaxFlatCV, 0, 10},
+		{"plateau max jitter", c.PlateauMaxJitter, 0, 1}, {"peer multiple", c.PeerMultiple, 0, 1e3},
 		{"imbalance fraction", c.ImbalanceFraction, 0, 1}, {"max tech loss", c.MaxTechLoss, 0, 1},
 		{"shortfall tolerance", c.ShortfallTolerance, 0, 1}, {"shortfall min kWh", c.ShortfallMinKWh, 0, 1e12},
 		{"max purchase MWh", c.MaxPurchaseMWh, 0, 1e9},
@@ -184,7 +215,7 @@ func (c Config) Validate() error {
 		n string
 		v int
 	}{{"over capacity hours", c.OverCapacityHours}, {"unregistered hours", c.UnregisteredHours},
-		{"imbalance hours", c.ImbalanceHours}, {"min fit hours", c.MinFitHours}} {
+		{"imbalance hours", c.ImbalanceHours}, {"min fit hours", c.MinFitHours}, {"plateau min diffs", c.PlateauMinDiffs}} {
 		if x.v < 1 || x.v > 24*7 {
 			return fmt.Errorf("%w: %s %d out of 1..168", ErrConfig, x.n, x.v)
 		}

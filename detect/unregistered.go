@@ -52,6 +52,13 @@ func (r *run) hodBaseline(mi int32, ds int, buf [][]float64) hodBaseline {
 //   - no usable history (mining already running when the data starts): a
 //     residential meter holding a flat level above ResidentialMaxKW, more
 //     than a household connection supplies, for UnregisteredHours.
+//   - no usable history, a commercial or residential meter on a plateau of
+//     machines (see plateau): every hour at least 3 x MinStepKW and
+//     PeerMultiple x its class's typical draw at that hour, flat hour to
+//     hour, and with a sub-hourly jitter under PlateauMaxJitter of the
+//     level. Shops' and homes' night loads are as present at night but
+//     move between readings; ASICs do not. This catches mining running
+//     when the data starts, round the clock or at night only.
 //   - whatever its history, a commercial meter whose last 24 hours all hold at least 70% of their peak and at
 //     least 3 x MinStepKW, with hour-to-hour changes (median) under 0.6% of
 //     the level: machines, not people or thermostats (shops follow business
@@ -144,6 +151,12 @@ func (r *run) unregistered() error {
 				if own && cv(steps) <= r.cfg.MaxFlatCV {
 					rule, hb = "own_history", base.med
 					break
+				}
+				if (m.Class == schemas.ClassCommercial || m.Class == schemas.ClassResidential) && p[h] >= 3*r.cfg.MinStepKW {
+					if peers := r.classPeers(m.Class, r.dayOf(h)); r.plateau(mi, p, h, peers) {
+						rule, hb = "flat_plateau", peers
+						break
+					}
 				}
 				if fw := 24; m.Class == schemas.ClassCommercial && h >= fw-1 && r.flatDay(p[h-fw+1:h+1]) {
 					rule = "flat_round_the_clock"
@@ -299,6 +312,69 @@ func finishUnregistered(ep *episode, a *schemas.Alert, cfg *Config) {
 	}
 	a.Summary = fmt.Sprintf("%s %s has carried a flat extra load of %.0f kW (about %.0f mining rigs) %s since %s local time: %s above its normal use, worth %s.",
 		who, where, ep.level, math.Max(1, rigs), pattern, localTime(a.WindowStart, cfg.Location), fmtKWh(excess), fmtKZT(excess*cfg.TariffKZTPerKWh))
+}
+
+// plateau reports whether meter mi ends hour h on the plateau of machines,
+// judged without its own history (p is its hourly kW):
+//
+//   - every hour of the window metered, each at least 3 x MinStepKW (a
+//     handful of rigs) and at least PeerMultiple x the class's typical
+//     draw at that local hour;
+//   - the hourly means flat (CV at most PlateauMaxJitter): a plateau, not a
+//     ramp or a cycle;
+//   - the sub-hourly jitter at most PlateauMaxJitter of the level, over a
+//     window of at least UnregisteredHours widened until it holds
+//     PlateauMinDiffs reading-to-reading differences.
+//
+// The jitter is what tells machines from people: a shop's night load of
+// refrigeration and lighting, or a household, is just as present at night
+// but moves between readings; a load of ASICs does not. Meters read once
+// an hour give no jitter within the hour, and successive hourly means
+// then stand in for it.
+func (r *run) plateau(mi int32, p []float64, h int, peers [24]float64) bool {
+	K := r.cfg.UnregisteredHours
+	floor := 3 * r.cfg.MinStepKW
+	var sum float64
+	n := 0
+	for k := h; k >= 0 && k > h-24; k-- {
+		v := p[k]
+		if math.IsNaN(v) || !r.g.full(mi, k) || v < floor || v < r.cfg.PeerMultiple*peers[r.hod(k)] {
+			return false
+		}
+		sum += v
+		n++
+		if n < K {
+			continue
+		}
+		win := p[k : h+1]
+		level := sum / float64(n)
+		sd, d := r.g.jitter(mi, k, h)
+		if d == 0 && n >= r.cfg.PlateauMinDiffs+1 {
+			// hourly readings: the hour-to-hour changes are the jitter
+			var sq float64
+			for i := 1; i < len(win); i++ {
+				sq += (win[i] - win[i-1]) * (win[i] - win[i-1])
+			}
+			sd, d = math.Sqrt(sq/float64(2*(len(win)-1))), len(win)-1
+		}
+		// Half the differences suffice for a plateau twice as flat: the
+		// estimate's relative error grows as 1/sqrt(d), so a shorter window
+		// needs a lower bar to keep the same margin from loads that move.
+		// This lets 30-minute meters catch a night's mining.
+		switch {
+		case d >= r.cfg.PlateauMinDiffs:
+		case 2*d >= r.cfg.PlateauMinDiffs && sd <= r.cfg.PlateauMaxJitter/2*level:
+		default:
+			continue
+		}
+		if cv(win) <= r.cfg.PlateauMaxJitter && sd <= r.cfg.PlateauMaxJitter*level {
+			return true
+		}
+		if d >= r.cfg.PlateauMinDiffs {
+			return false
+		}
+	}
+	return false
 }
 
 // flatDay reports whether hourly values are the plateau of machines: every

@@ -15,11 +15,14 @@ import (
 // Registry rules, each raising registry_violation alerts. The rule name is
 // part of the alert id and of the evidence.
 const (
-	// RuleInactiveLicense: a rig is active under a licence that is not in
+	// RuleInactiveLicense: rigs are active under a licence that is not in
 	// force (missing, deleted, not active, outside its validity, or held by
-	// another operator). Critical.
+	// another operator). One finding per licence and rig operator, entity
+	// the licence, the rigs in its evidence. Critical.
 	RuleInactiveLicense = "inactive_license"
-	// RuleDuplicateSerial: two or more active rigs carry one serial. Warning.
+	// RuleDuplicateSerial: two or more active rigs carry one serial. One
+	// finding per serial, entity the newest registration (the one to
+	// doubt), the others in its evidence. Warning.
 	RuleDuplicateSerial = "duplicate_serial"
 	// RuleRatedPower: a rig's declared rated power is below MinPowerFactor or
 	// above MaxPowerFactor times its model's catalogue power. Warning.
@@ -174,47 +177,77 @@ func sortAlerts(as []schemas.Alert) {
 // violations evaluates every rule from the beginning of time until (not
 // including) until: what happens later cannot matter to a check that ends
 // there. The caller holds the read lock.
+//
+// Findings are grouped the way an inspector acts on them: one per licence
+// (and operator) whose rigs run while it is not in force, one per
+// duplicated serial, one per rig whose declared power is off its model,
+// one per licence and per site over licensed capacity. A revoked licence
+// with 900 rigs is one case to pursue, not 900.
 func (ix *Index) violations(until int64) []violation {
 	var out []violation
+	byLic := map[licOp]*licFinding{}
 	for r := range ix.rigs {
-		out = ix.rigViolations(out, uint32(r), until)
+		out = ix.rigViolations(out, uint32(r), until, byLic)
 	}
+	out = ix.licenseViolations(out, byLic)
 	out = ix.serialViolations(out, until)
 	out = ix.capacityViolations(out, until)
 	return out
 }
 
-func (ix *Index) rigViolations(out []violation, r uint32, until int64) []violation {
+// licOp is a licence as claimed by one operator's rigs: rigs of another
+// operator naming the licence are a separate finding.
+type licOp struct{ lic, op uint32 }
+
+// licFinding collects the rigs that ran under a licence while it was not in
+// force, and when.
+type licFinding struct {
+	rigs  []uint32
+	spans []span
+}
+
+// rigViolations adds the rated-power finding of rig r and records the spans
+// in which r was active under a licence not in force in byLic.
+func (ix *Index) rigViolations(out []violation, r uint32, until int64, byLic map[licOp]*licFinding) []violation {
 	vs := ix.rigs[r]
-	var licSpans, powerSpans []span
+	var powerSpans []span
+	var lastKey *licFinding
 	eachState(vs, minTime, until, func(i int, f, e int64) {
 		if i < 0 || !ix.rigActive(&vs[i]) {
 			return
 		}
 		v := &vs[i]
 		lvs := ix.licenses[v.lic]
-		eachState(lvs, f, e, func(k int, lf, le int64) {
-			if k < 0 || lvs[k].deleted || !lvs[k].active || lvs[k].op != v.op {
-				licSpans = appendSpan(licSpans, lf, le)
+		key := licOp{v.lic, v.op}
+		add := func(lf, le int64) {
+			if lf >= le {
 				return
 			}
-			licSpans = appendSpan(licSpans, lf, min(le, lvs[k].from))
-			licSpans = appendSpan(licSpans, max(lf, lvs[k].to), le)
+			lf2 := byLic[key]
+			if lf2 == nil {
+				lf2 = &licFinding{}
+				byLic[key] = lf2
+			}
+			if lastKey != lf2 {
+				lf2.rigs = append(lf2.rigs, r)
+				lastKey = lf2
+			}
+			lf2.spans = append(lf2.spans, span{lf, le})
+		}
+		eachState(lvs, f, e, func(k int, lf, le int64) {
+			if k < 0 || lvs[k].deleted || !lvs[k].active || lvs[k].op != v.op {
+				add(lf, le)
+				return
+			}
+			add(lf, min(le, lvs[k].from))
+			add(max(lf, lvs[k].to), le)
 		})
 		if pr := ix.modelPower[v.model]; pr.known && ix.powerOff(v.powerW, pr) {
 			powerSpans = appendSpan(powerSpans, f, e)
 		}
 	})
-	rigID := ix.rigIDs.s[r]
-	if len(licSpans) > 0 {
-		out = append(out, violation{
-			id:       AlertID(schemas.KindRegistryViolation, RuleInactiveLicense, schemas.EntityRig, rigID),
-			severity: schemas.SeverityCritical,
-			spans:    licSpans,
-			alert:    func(at int64) schemas.Alert { return ix.inactiveLicenseAlert(r, at) },
-		})
-	}
 	if len(powerSpans) > 0 {
+		rigID := ix.rigIDs.s[r]
 		out = append(out, violation{
 			id:       AlertID(schemas.KindRegistryViolation, RuleRatedPower, schemas.EntityRig, rigID),
 			severity: schemas.SeverityWarning,
@@ -224,6 +257,42 @@ func (ix *Index) rigViolations(out []violation, r uint32, until int64) []violati
 	}
 	return out
 }
+
+// licenseViolations turns the collected rig spans into one finding per
+// licence and operator.
+func (ix *Index) licenseViolations(out []violation, byLic map[licOp]*licFinding) []violation {
+	keys := make([]licOp, 0, len(byLic))
+	for k := range byLic {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b licOp) int {
+		if c := strings.Compare(ix.licenseIDs.s[a.lic], ix.licenseIDs.s[b.lic]); c != 0 {
+			return c
+		}
+		return strings.Compare(ix.operators.s[a.op], ix.operators.s[b.op])
+	})
+	for _, k := range keys {
+		f := byLic[k]
+		slices.SortFunc(f.spans, func(a, b span) int { return cmp.Compare(a.from, b.from) })
+		var spans []span
+		for _, s := range f.spans {
+			spans = appendSpan(spans, s.from, s.to)
+		}
+		rigs := slices.Compact(slices.Sorted(slices.Values(f.rigs)))
+		slices.SortFunc(rigs, func(a, b uint32) int { return strings.Compare(ix.rigIDs.s[a], ix.rigIDs.s[b]) })
+		out = append(out, violation{
+			id:       AlertID(schemas.KindRegistryViolation, RuleInactiveLicense, schemas.EntityLicense, ix.licenseIDs.s[k.lic], ix.operators.s[k.op]),
+			severity: schemas.SeverityCritical,
+			spans:    spans,
+			alert:    func(at int64) schemas.Alert { return ix.inactiveLicenseAlert(k, rigs, at) },
+		})
+	}
+	return out
+}
+
+// MaxEvidenceIDs bounds the ids an alert lists in its evidence; the count
+// beside them is always complete.
+const MaxEvidenceIDs = 100
 
 func (ix *Index) powerOff(w float64, pr powerRange) bool {
 	return w < ix.cfg.MinPowerFactor*pr.minW || w > ix.cfg.MaxPowerFactor*pr.maxW
@@ -270,43 +339,108 @@ func (ix *Index) licenseProblem(v *rigVer, at int64) (string, *licVer) {
 	return "", l
 }
 
-// Scores of inactive-licence findings, by how plainly unlawful the rig is;
-// the rig's power in MW is added so bigger rigs rank first within a band.
+// Scores of inactive-licence findings, by how plainly unlawful the running
+// is; the MW running under the licence is added so bigger cases rank first
+// within a band.
 var inactiveLicenseScore = map[string]float64{
 	schemas.LicenseRevoked: 3, "missing": 3, schemas.LicenseSuspended: 2.5,
 	"other_operator": 2.5, schemas.LicenseExpired: 2, LicenseNotYetValid: 1.5,
 }
 
-func (ix *Index) inactiveLicenseAlert(r uint32, at int64) schemas.Alert {
-	v := ix.rigState(r, at)
-	a := ix.rigAlert(v, at)
-	problem, l := ix.licenseProblem(v, at)
+func (ix *Index) inactiveLicenseAlert(k licOp, rigs []uint32, at int64) schemas.Alert {
+	var (
+		ids     []string
+		n       int
+		powerW  float64
+		first   *rigVer
+		sites   = map[string]int{}
+		siteIDs []string
+	)
+	for _, r := range rigs {
+		v := ix.rigState(r, at)
+		if v == nil || !ix.rigActive(v) || v.lic != k.lic || v.op != k.op {
+			continue
+		}
+		if p, _ := ix.licenseProblem(v, at); p == "" {
+			continue
+		}
+		if first == nil {
+			first = v
+		}
+		n++
+		powerW += v.powerW
+		if len(ids) < MaxEvidenceIDs {
+			ids = append(ids, ix.rigIDs.s[r])
+		}
+		site := ix.sites.s[v.site]
+		if _, ok := sites[site]; !ok {
+			siteIDs = append(siteIDs, site)
+		}
+		sites[site]++
+	}
+	licID, opID := ix.licenseIDs.s[k.lic], ix.operators.s[k.op]
+	a := schemas.Alert{EntityType: schemas.EntityLicense, EntityID: licID, LicenseID: licID, OperatorID: opID,
+		Evidence: map[string]any{"rule": RuleInactiveLicense}}
+	if first == nil { // cannot happen: the finding holds at at
+		a.Summary = fmt.Sprintf("Rigs of operator %s are active under licence %s, which is not in force.", opID, licID)
+		return a
+	}
+	problem, l := ix.licenseProblem(first, at)
 	state := "missing"
 	switch {
 	case l == nil:
 	case !l.active:
 		state = l.l.Status
-	case l.op != v.op:
+	case l.op != k.op:
 		state = "other_operator"
 	case at < l.from:
 		state = LicenseNotYetValid
 	default:
 		state = schemas.LicenseExpired
 	}
-	a.Score = inactiveLicenseScore[state] + v.powerW/1e6
-	if a.Score == v.powerW/1e6 {
-		a.Score += 2 // an unforeseen licence status
+	mw := powerW / 1e6
+	base, ok := inactiveLicenseScore[state]
+	if !ok {
+		base = 2 // an unforeseen licence status
 	}
-	a.Evidence["rule"] = RuleInactiveLicense
-	a.Evidence["license_state"] = state
+	// The band says how plainly unlawful the running is; the MW run under
+	// it ranks licences within a band.
+	a.Score = base + mw
+	slices.Sort(siteIDs)
+	if len(siteIDs) == 1 {
+		a.SiteID = siteIDs[0]
+		if o := ix.siteOblast(first.site, at); o < len(ix.oblasts.s) {
+			a.Oblast = ix.oblasts.s[o]
+		}
+	}
+	bySite := make([]map[string]any, 0, min(len(siteIDs), MaxEvidenceIDs))
+	for _, s := range siteIDs[:min(len(siteIDs), MaxEvidenceIDs)] {
+		bySite = append(bySite, map[string]any{"site_id": s, "active_rigs": sites[s]})
+	}
+	ev := a.Evidence
+	ev["license_state"] = state
+	ev["active_rigs"] = n
+	ev["rig_ids"] = ids
+	ev["rig_ids_truncated"] = n > len(ids)
+	ev["registered_mw"] = mw
+	ev["sites"] = bySite
+	ev["site_count"] = len(siteIDs)
 	if l != nil {
-		a.Evidence["license_status"] = l.l.Status
-		a.Evidence["license_operator_id"] = l.l.OperatorID
-		a.Evidence["license_valid_from"] = l.l.ValidFrom
-		a.Evidence["license_valid_to"] = l.l.ValidTo
+		ev["license_status"] = l.l.Status
+		ev["license_operator_id"] = l.l.OperatorID
+		ev["license_valid_from"] = l.l.ValidFrom
+		ev["license_valid_to"] = l.l.ValidTo
 	}
-	a.Summary = fmt.Sprintf("Rig %s (serial %s, %s, %.2f kW) of operator %s at site %s is active under licence %s, which %s: stop the rig or restore the licence.",
-		a.RigID, ix.serials.s[v.serial], modelOrUnknown(ix.models.s[v.model]), v.powerW/1000, a.OperatorID, a.SiteID, a.LicenseID, problem)
+	where := fmt.Sprintf("at %d sites", len(siteIDs))
+	if len(siteIDs) == 1 {
+		where = "at site " + siteIDs[0]
+	}
+	rigWord := "rigs"
+	if n == 1 {
+		rigWord = "rig"
+	}
+	a.Summary = fmt.Sprintf("Operator %s runs %d active registered %s (%.2f MW) %s under licence %s, which %s: stop the rigs or restore the licence.",
+		opID, n, rigWord, mw, where, licID, problem)
 	return a
 }
 
@@ -391,21 +525,55 @@ func (ix *Index) activeWithSerial(rigs []uint32, s uint32, at int64) []*rigVer {
 	return out
 }
 
+// registeredWith returns when rig r first carried serial s while active:
+// its registration under that serial.
+func (ix *Index) registeredWith(r, s uint32) int64 {
+	for i := range ix.rigs[r] {
+		if v := &ix.rigs[r][i]; ix.rigActive(v) && v.serial == s {
+			return v.at
+		}
+	}
+	return maxTime
+}
+
 func (ix *Index) duplicateSerialAlert(rigs []uint32, s uint32, at int64) schemas.Alert {
 	vs := ix.activeWithSerial(rigs, s, at)
-	a := ix.rigAlert(vs[0], at)
-	ids := make([]string, len(vs))
+	// The newest registration is the one to doubt: the serial was already
+	// in use when it was registered.
+	newest := 0
+	for i, v := range vs {
+		if ix.registeredWith(v.rig, s) >= ix.registeredWith(vs[newest].rig, s) {
+			newest = i
+		}
+	}
+	a := ix.rigAlert(vs[newest], at)
+	ids := make([]string, 0, min(len(vs), MaxEvidenceIDs))
+	var others []string
 	var where []string
 	for i, v := range vs {
-		ids[i] = ix.rigIDs.s[v.rig]
-		where = append(where, fmt.Sprintf("%s (operator %s, site %s)", ids[i], ix.operators.s[v.op], ix.sites.s[v.site]))
+		id := ix.rigIDs.s[v.rig]
+		if len(ids) < MaxEvidenceIDs {
+			ids = append(ids, id)
+		}
+		if i != newest && len(others) < MaxEvidenceIDs {
+			others = append(others, id)
+			if len(where) < 5 {
+				where = append(where, fmt.Sprintf("%s (operator %s, site %s, since %s)", id, ix.operators.s[v.op], ix.sites.s[v.site],
+					timeOf(ix.registeredWith(v.rig, s)).Format(time.DateOnly)))
+			}
+		}
+	}
+	if len(vs)-1 > len(where) {
+		where = append(where, fmt.Sprintf("and %d more", len(vs)-1-len(where)))
 	}
 	a.Score = float64(len(vs)) / 2
 	a.Evidence["rule"] = RuleDuplicateSerial
 	a.Evidence["rig_ids"] = ids
+	a.Evidence["other_rig_ids"] = others
 	a.Evidence["active_rigs"] = len(vs)
-	a.Summary = fmt.Sprintf("Serial %s is registered to %d active rigs: %s; find the physical machine and decommission the false registrations.",
-		ix.serials.s[s], len(vs), strings.Join(where, ", "))
+	a.Evidence["registered_at"] = timeOf(ix.registeredWith(vs[newest].rig, s))
+	a.Summary = fmt.Sprintf("Rig %s (operator %s, site %s) was registered on %s with serial %s, already registered to active rig %s: find the physical machine and decommission the false registration.",
+		a.RigID, a.OperatorID, a.SiteID, timeOf(ix.registeredWith(vs[newest].rig, s)).Format(time.DateOnly), ix.serials.s[s], strings.Join(where, ", "))
 	return a
 }
 

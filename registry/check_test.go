@@ -1,6 +1,8 @@
 package registry
 
 import (
+	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -58,13 +60,14 @@ func TestInactiveLicense(t *testing.T) {
 		t.Errorf("valid licence: %v", rules(as))
 	}
 	as := ix.Check(day(25))
-	if got := rules(as); !slices.Equal(got, []string{"inactive_license:R1"}) {
+	if got := rules(as); !slices.Equal(got, []string{"inactive_license:L-1"}) {
 		t.Fatalf("suspended licence: %v", got)
 	}
 	a := as[0]
 	if a.Severity != schemas.SeverityCritical || a.Kind != schemas.KindRegistryViolation || a.Status != schemas.StatusOpen ||
-		!a.WindowStart.Equal(day(20)) || !a.DetectedAt.Equal(day(20)) || !a.WindowEnd.Equal(day(25)) ||
-		a.RigID != "R1" || a.LicenseID != "L-1" || a.OperatorID != "OP-1" || a.SiteID != "A" || a.Evidence["license_state"] != "suspended" {
+		a.EntityType != schemas.EntityLicense || !a.WindowStart.Equal(day(20)) || !a.DetectedAt.Equal(day(20)) || !a.WindowEnd.Equal(day(25)) ||
+		a.LicenseID != "L-1" || a.OperatorID != "OP-1" || a.SiteID != "A" || a.Evidence["license_state"] != "suspended" ||
+		!slices.Equal(a.Evidence["rig_ids"].([]string), []string{"R1"}) || a.Evidence["active_rigs"] != 1 {
 		t.Errorf("alert = %+v", a)
 	}
 	t.Log(a.Summary)
@@ -85,6 +88,64 @@ func TestInactiveLicense(t *testing.T) {
 	}
 }
 
+// TestInactiveLicenseOneAlertPerLicense: every rig under a revoked licence
+// is one finding on the licence, its rigs counted in full and listed up to
+// MaxEvidenceIDs; rigs decommissioned part-way still count for the time they
+// ran; a rig of another operator naming the licence is its own finding.
+func TestInactiveLicenseOneAlertPerLicense(t *testing.T) {
+	ls := []schemas.License{
+		license("L-1", "OP-1", "active", 10000, 0, 100, 0),
+		license("L-1", "OP-1", "revoked", 10000, 0, 100, 10),
+		license("L-2", "OP-2", "active", 10000, 0, 100, 0),
+	}
+	var rs []schemas.Rig
+	for i := range 150 {
+		site := "A"
+		if i%3 == 0 {
+			site = "B"
+		}
+		rs = append(rs, rig(fmt.Sprintf("R%03d", i), site, "active", 3250, 1))
+	}
+	rs = append(rs, rig("R000", "B", "decommissioned", 3250, 15)) // stops part-way
+	stray := rig("X1", "C", "active", 3250, 1)
+	stray.OperatorID = "OP-3" // names OP-1's licence
+	rs = append(rs, stray)
+	ix := load(t, ls, rs)
+	if got := rules(ix.Check(day(5))); !slices.Equal(got, []string{"inactive_license:L-1"}) {
+		t.Fatalf("before revocation: %v", got) // only the stray rig
+	}
+	as := ix.Check(day(20))
+	if got := rules(as); !slices.Equal(got, []string{"inactive_license:L-1", "inactive_license:L-1"}) {
+		t.Fatalf("revoked: %v", got)
+	}
+	var own schemas.Alert
+	for _, a := range as {
+		if a.OperatorID == "OP-1" {
+			own = a
+		}
+	}
+	ids := own.Evidence["rig_ids"].([]string)
+	if own.Evidence["active_rigs"] != 149 || len(ids) != MaxEvidenceIDs || ids[0] != "R001" || own.Evidence["rig_ids_truncated"] != true ||
+		own.Evidence["site_count"] != 2 || own.SiteID != "" || own.Evidence["license_state"] != "revoked" || !own.WindowStart.Equal(day(10)) {
+		t.Errorf("alert = %+v", own)
+	}
+	if mw := own.Evidence["registered_mw"].(float64); math.Abs(mw-149*3250/1e6) > 1e-9 {
+		t.Errorf("registered_mw %v", mw)
+	}
+	t.Log(own.Summary)
+	// Over a window: still one alert per licence and operator, and the same
+	// ids as the instant checks.
+	w := ix.CheckWindow(day(0), day(30))
+	if len(w) != 2 {
+		t.Fatalf("window: %v", rules(w))
+	}
+	for _, a := range w {
+		if a.OperatorID == "OP-1" && a.AlertID != own.AlertID {
+			t.Errorf("window id %s, instant id %s", a.AlertID, own.AlertID)
+		}
+	}
+}
+
 func TestDuplicateSerial(t *testing.T) {
 	ls := []schemas.License{license("L-1", "OP-1", "active", 1000, 0, 100, 0)}
 	r2 := rig("R2", "B", "active", 3250, 5)
@@ -94,10 +155,12 @@ func TestDuplicateSerial(t *testing.T) {
 		t.Errorf("one rig: %v", rules(as))
 	}
 	as := ix.Check(day(6))
-	if got := rules(as); !slices.Equal(got, []string{"duplicate_serial:R1"}) {
+	// The newer registration (R2, day 5) is the finding; R1 is evidence.
+	if got := rules(as); !slices.Equal(got, []string{"duplicate_serial:R2"}) {
 		t.Fatalf("duplicate: %v", got)
 	}
-	if ids := as[0].Evidence["rig_ids"].([]string); !slices.Equal(ids, []string{"R1", "R2"}) || as[0].Severity != schemas.SeverityWarning {
+	if ids := as[0].Evidence["rig_ids"].([]string); !slices.Equal(ids, []string{"R1", "R2"}) || as[0].Severity != schemas.SeverityWarning ||
+		!slices.Equal(as[0].Evidence["other_rig_ids"].([]string), []string{"R1"}) || as[0].SiteID != "B" {
 		t.Errorf("evidence %v severity %s", ids, as[0].Severity)
 	}
 	t.Log(as[0].Summary)
@@ -168,7 +231,9 @@ func TestAlertIDsDeterministic(t *testing.T) {
 	slices.Reverse(rs)
 	b := load(t, ls, rs).Check(day(5))
 	c := load(t, ls, rs).CheckWindow(day(3), day(9))
-	if len(a) != 5 || len(a) != len(b) || len(c) != len(a) {
+	// one inactive licence (both rigs), one rated power, licence and site
+	// over capacity
+	if len(a) != 4 || len(a) != len(b) || len(c) != len(a) {
 		t.Fatalf("%d, %d and %d alerts: %v", len(a), len(b), len(c), rules(a))
 	}
 	for i := range a {
