@@ -105,48 +105,85 @@ func EnsureTopics(ctx context.Context, brokers []string, dialer *kafka.Dialer, p
 	return nil
 }
 
-// GroupLag returns how many messages of topic the group has not committed
-// yet, summed over partitions.
-func GroupLag(ctx context.Context, brokers []string, dialer *kafka.Dialer, group, topic string) (int64, error) {
+// Offsets maps a partition to an offset.
+type Offsets map[int]int64
+
+func kafkaClient(brokers []string, dialer *kafka.Dialer) *kafka.Client {
 	tr := &kafka.Transport{}
 	if dialer != nil {
 		tr.TLS, tr.SASL = dialer.TLS, dialer.SASLMechanism
 	}
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 10 * time.Second}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 10 * time.Second}
+}
+
+// EndOffsets returns the offset after the last message of each partition of
+// topic.
+func EndOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string) (Offsets, error) {
+	cl := kafkaClient(brokers, dialer)
 	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if len(meta.Topics) == 0 || meta.Topics[0].Error != nil {
-		return 0, fmt.Errorf("topic %s not found", topic)
+		return nil, fmt.Errorf("topic %s not found", topic)
 	}
 	var req []kafka.OffsetRequest
-	var parts []int
 	for _, p := range meta.Topics[0].Partitions {
 		req = append(req, kafka.LastOffsetOf(p.ID))
-		parts = append(parts, p.ID)
 	}
 	lo, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: req}})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	of, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	out := Offsets{}
+	for _, p := range lo.Topics[topic] {
+		if p.Error != nil {
+			return nil, p.Error
+		}
+		out[p.Partition] = p.LastOffset
+	}
+	return out, nil
+}
+
+// CommittedOffsets returns the group's committed offset of each partition
+// of topic (absent or negative: nothing committed).
+func CommittedOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, group, topic string, partitions []int) (Offsets, error) {
+	of, err := kafkaClient(brokers, dialer).OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: partitions}})
+	if err != nil {
+		return nil, err
+	}
+	out := Offsets{}
+	for _, p := range of.Topics[topic] {
+		out[p.Partition] = p.CommittedOffset
+	}
+	return out, nil
+}
+
+// Behind returns how many messages below ends the group has not committed.
+func Behind(ctx context.Context, brokers []string, dialer *kafka.Dialer, group, topic string, ends Offsets) (int64, error) {
+	parts := make([]int, 0, len(ends))
+	for p := range ends {
+		parts = append(parts, p)
+	}
+	committed, err := CommittedOffsets(ctx, brokers, dialer, group, topic, parts)
 	if err != nil {
 		return 0, err
 	}
-	committed := map[int]int64{}
-	for _, p := range of.Topics[topic] {
-		committed[p.Partition] = p.CommittedOffset
-	}
 	var lag int64
-	for _, p := range lo.Topics[topic] {
-		c := committed[p.Partition]
-		if c < 0 {
-			c = 0
-		}
-		if p.LastOffset > c {
-			lag += p.LastOffset - c
+	for p, end := range ends {
+		if c := max(committed[p], 0); end > c {
+			lag += end - c
 		}
 	}
 	return lag, nil
+}
+
+// GroupLag returns how many messages of topic the group has not committed
+// yet, summed over partitions.
+func GroupLag(ctx context.Context, brokers []string, dialer *kafka.Dialer, group, topic string) (int64, error) {
+	ends, err := EndOffsets(ctx, brokers, dialer, topic)
+	if err != nil {
+		return 0, err
+	}
+	return Behind(ctx, brokers, dialer, group, topic, ends)
 }

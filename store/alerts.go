@@ -197,6 +197,14 @@ func (s *Store) UpsertAlertsDetail(ctx context.Context, alerts []schemas.Alert) 
 			continue
 		}
 		a.Status, a.Note, a.CreatedAt = prev.Status, prev.Note, prev.CreatedAt
+		// A finding's span only grows: a later evaluation may see only its
+		// tail (the registry clips violations to the window it checks).
+		if !prev.WindowStart.IsZero() && prev.WindowStart.Before(a.WindowStart) {
+			a.WindowStart = prev.WindowStart
+		}
+		if !prev.DetectedAt.IsZero() && prev.DetectedAt.Before(a.DetectedAt) {
+			a.DetectedAt = prev.DetectedAt
+		}
 		if sameFinding(&a, &prev.Alert) {
 			res.Unchanged++
 			continue

@@ -87,3 +87,18 @@ func (s *Store) ReadingSpan(ctx context.Context) (from, to time.Time, err error)
 	}
 	return from.UTC(), to.UTC(), nil
 }
+
+// Watermark returns the event time that nearly every meter heard from in
+// the day before latest has reported up to: the 10th percentile of the
+// meters' newest readings. Partitions are consumed independently, so the
+// newest stored reading alone can run hours ahead of most meters; a meter
+// that has gone quiet must not hold time back either.
+func (s *Store) Watermark(ctx context.Context, latest time.Time) (time.Time, error) {
+	var wm time.Time
+	err := s.conn.QueryRow(ctx, "SELECT quantileExact(0.1)(m) FROM (SELECT meter_id, max(ts) AS m FROM "+s.db+".readings WHERE ts > ? GROUP BY meter_id)",
+		latest.Add(-24*time.Hour).UTC()).Scan(&wm)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("cannot compute the event-time watermark: %w", err)
+	}
+	return wm.UTC(), nil
+}

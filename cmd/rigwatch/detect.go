@@ -155,12 +155,22 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *al
 // hourBefore returns the last whole hour at or before t.
 func hourBefore(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
-// detectLoop evaluates the rules live: every tick it advances event time to
-// the last whole hour the stored readings cover (less an allowance for late
-// meters), so that live evaluation sees the same data a replay sees.
+// detectLoop evaluates the rules live. Every tick it reads the event-time
+// watermark (the time nearly all meters have reported past) and notes the
+// end offsets of the registry and purchase topics; once the consumers have
+// stored up to those offsets, everything produced before the readings the
+// watermark covers is stored, and the rules run up to the last whole hour
+// before the watermark less an allowance for late meters. So live
+// evaluation sees the data a replay sees: a site does not look over
+// capacity, or an operator short of purchases, only because their records
+// are still in flight.
 func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *alertSink, every, lateness time.Duration) {
 	log := rt.log.With(zap.String("component", "detect"))
-	var last time.Time
+	var (
+		last    time.Time // evaluated up to here
+		pending time.Time // next target, once the context topics reach ends
+		ends    map[schemas.Stream]ingest.Offsets
+	)
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -169,41 +179,80 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *aler
 			return
 		case <-t.C:
 		}
-		// Readings are judged against the registry as it stood at their
-		// time; while the registry topics are still being loaded that
-		// registry is incomplete, and every site would look over capacity.
-		if lag := registryLag(ctx, rt); lag != 0 {
-			log.Debug("waiting for the registry to load", zap.Int64("lag", lag))
+		if !pending.IsZero() && contextStored(ctx, rt, ends) {
+			if last.IsZero() || pending.Sub(last) > 30*24*time.Hour {
+				// Start where the data starts when it is recent enough to
+				// replay, else a lookback before now.
+				first, _, err := rt.store.ReadingSpan(ctx)
+				if err != nil {
+					log.Warn("cannot read the span of readings", zap.Error(err))
+					continue
+				}
+				last = hourBefore(first.Add(-time.Second))
+				if pending.Sub(last) > 30*24*time.Hour {
+					last = pending.Add(-7 * 24 * time.Hour)
+				}
+			}
+			if pending.After(last) {
+				if err := evaluate(ctx, eng, rt.store, sink, last, pending); err != nil {
+					if ctx.Err() == nil {
+						log.Warn("detection failed; retrying next tick", zap.Error(err))
+					}
+					continue
+				}
+				last = pending
+			}
+			pending = time.Time{}
+		}
+		if !pending.IsZero() {
+			continue // still waiting for the context topics
+		}
+		_, latest, err := rt.store.ReadingSpan(ctx)
+		if err != nil || latest.IsZero() {
 			continue
 		}
-		first, latest, err := rt.store.ReadingSpan(ctx)
+		wm, err := rt.store.Watermark(ctx, latest)
 		if err != nil {
 			log.Warn("cannot read the event-time watermark", zap.Error(err))
 			continue
 		}
-		if latest.IsZero() {
+		target := hourBefore(wm.Add(-lateness))
+		if !last.IsZero() && !target.After(last) {
 			continue
 		}
-		target := hourBefore(latest.Add(-lateness))
-		if last.IsZero() {
-			// Start where the data starts when it is recent enough to
-			// replay, else a lookback before now.
-			last = hourBefore(first.Add(-time.Second))
-			if target.Sub(last) > 30*24*time.Hour {
-				last = target.Add(-7 * 24 * time.Hour)
-			}
-		}
-		if !target.After(last) {
+		if ends, err = contextEnds(ctx, rt); err != nil {
+			log.Warn("cannot read topic offsets", zap.Error(err))
 			continue
 		}
-		if err := evaluate(ctx, eng, rt.store, sink, last, target); err != nil {
-			if ctx.Err() == nil {
-				log.Warn("detection failed; retrying next tick", zap.Error(err))
-			}
-			continue
-		}
-		last = target
+		pending = target
 	}
+}
+
+// contextTopics are the inputs readings are judged against.
+var contextTopics = []schemas.Stream{schemas.Licenses, schemas.Meters, schemas.Rigs, schemas.Purchases}
+
+func contextEnds(ctx context.Context, rt *runtime) (map[schemas.Stream]ingest.Offsets, error) {
+	out := map[schemas.Stream]ingest.Offsets{}
+	for _, s := range contextTopics {
+		e, err := ingest.EndOffsets(ctx, rt.brokers, rt.dialer, s.Topic())
+		if err != nil {
+			return nil, err
+		}
+		out[s] = e
+	}
+	return out, nil
+}
+
+// contextStored reports whether the consumers have stored the context
+// topics up to ends.
+func contextStored(ctx context.Context, rt *runtime, ends map[schemas.Stream]ingest.Offsets) bool {
+	for _, s := range contextTopics {
+		behind, err := ingest.Behind(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic(), ends[s])
+		if err != nil || behind > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // alertsTopic returns a writer for the alerts topic, or nil without a broker.
@@ -212,18 +261,4 @@ func alertsTopic(rt *runtime) *kafka.Writer {
 		return nil
 	}
 	return ingest.NewWriter(rt.brokers, schemas.AlertsTopic, rt.dialer)
-}
-
-// registryLag returns how many registry messages the consumers have not
-// stored yet (-1 when it cannot tell).
-func registryLag(ctx context.Context, rt *runtime) int64 {
-	var total int64
-	for _, s := range []schemas.Stream{schemas.Licenses, schemas.Meters, schemas.Rigs} {
-		lag, err := ingest.GroupLag(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic())
-		if err != nil {
-			return -1
-		}
-		total += lag
-	}
-	return total
 }
