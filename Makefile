@@ -6,7 +6,7 @@ BIN     := bin/rigwatch
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test unit fuzz fuzz-short bench lint clickhouse clean
+.PHONY: all build demo test unit fuzz fuzz-short bench lint clickhouse chromium clean web-vendor
 
 all: build
 
@@ -25,10 +25,21 @@ clickhouse:
 		fi; \
 	fi
 
+# chromium installs Debian's chromium for the browser tests in the same way.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && [ -z "$$RIGWATCH_CHROMIUM" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing chromium (Debian package) for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "the browser tests need chromium: apt-get install chromium (or set RIGWATCH_CHROMIUM)" >&2; exit 1; \
+		fi; \
+	fi
+
 demo: clickhouse build
 	./$(BIN) demo
 
-test: clickhouse
+test: clickhouse chromium
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz-short
@@ -63,3 +74,23 @@ lint:
 
 clean:
 	rm -rf bin .rigwatch
+
+# web-vendor refreshes the charting library embedded in the web UI from the
+# npm registry (build time only: nothing loads from the internet at run
+# time). Bump UPLOT_VERSION, run it, look at the UI, commit web/static/vendor.
+UPLOT_VERSION ?= 1.6.32
+VENDOR_DIR    := web/static/vendor
+web-vendor:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	(cd "$$tmp" && npm pack --silent uplot@$(UPLOT_VERSION) >/dev/null && tar xzf uplot-$(UPLOT_VERSION).tgz) && \
+	cp "$$tmp/package/dist/uPlot.iife.min.js" "$$tmp/package/dist/uPlot.min.css" $(VENDOR_DIR)/ && \
+	cp "$$tmp/package/LICENSE" $(VENDOR_DIR)/uPlot.LICENSE && \
+	sum=$$(sha256sum "$$tmp/uplot-$(UPLOT_VERSION).tgz" | cut -d' ' -f1) && \
+	{ echo "# Third-party files vendored into the web UI. Refresh with: make web-vendor"; \
+	  echo "# (npm pack of the pinned version; update UPLOT_VERSION in the Makefile)."; \
+	  echo "uplot $(UPLOT_VERSION)  npm package uplot  MIT (uPlot.LICENSE)"; \
+	  echo "  npm tarball sha256 $$sum"; \
+	  echo "  dist/uPlot.iife.min.js -> uPlot.iife.min.js"; \
+	  echo "  dist/uPlot.min.css     -> uPlot.min.css"; \
+	  echo "  LICENSE                -> uPlot.LICENSE"; } > $(VENDOR_DIR)/VERSIONS && \
+	echo "vendored uplot $(UPLOT_VERSION) into $(VENDOR_DIR)"

@@ -37,7 +37,7 @@ type FeederRank struct {
 	Oblast     string  `json:"oblast,omitempty"`
 	Class      string  `json:"class,omitempty"` // the head meter's class: the feeder's main class
 	HeadMeters int     `json:"head_meters"`
-	Meters     int     `json:"meters"` // downstream meters registered on the feeder
+	Meters     int     `json:"meter_count"` // downstream meters registered on the feeder
 	Reporting  int     `json:"meters_reporting"`
 	HeadKWh    float64 `json:"head_kwh"`
 	MetersKWh  float64 `json:"meters_kwh"`
@@ -78,8 +78,11 @@ func (q *Queries) balance(fid string, ms []schemas.Meter, totals map[string]stor
 		if m.Role == schemas.RoleFeederHead {
 			fr.HeadMeters++
 			fr.HeadKWh += t.KWh
+			if fr.Class == "" {
+				fr.Class = m.Class
+			}
 			if fr.Oblast == "" {
-				fr.Oblast, fr.Class = m.Oblast, m.Class
+				fr.Oblast = m.Oblast
 			}
 			continue
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/web"
 )
 
 func newServeCmd(g *globalFlags) *cobra.Command {
@@ -103,6 +104,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 		Log: log}); err != nil {
 		return err
 	}
+	srv.Handle("/", web.Handler())
 	if err := srv.Start(); err != nil {
 		return fmt.Errorf("cannot listen on %s: %w", httpAddr, err)
 	}
