@@ -6,7 +6,7 @@ BIN     := bin/rigwatch
 PKGS    := ./...
 FUZZTIME ?= 5s
 
-.PHONY: all build demo test unit fuzz fuzz-short bench lint clickhouse chromium clean web-vendor
+.PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse chromium clean web-vendor
 
 all: build
 
@@ -43,6 +43,12 @@ test: clickhouse chromium
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz-short
+
+# soak runs the reliability tests at full scale: 1,000,000 readings through
+# eight SIGKILLs, the 14-day scenario's alerts through eight more, a 30 s
+# ClickHouse outage, and bad input at volume.
+soak: clickhouse
+	RIGWATCH_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run 'SIGKILL|Killed|Outage|BrokerRestart|SIGTERM|TwoConsumers|BadInput' ./cmd/rigwatch/ ./ingest/
 
 unit:
 	$(GO) test -count=1 -short $(PKGS)

@@ -10,15 +10,16 @@ import (
 	"github.com/rigwatch/rigwatch/store"
 )
 
-// TestServeSurvivesSIGKILL produces a few hundred thousand readings (with
-// duplicates and corrections) into the broker while a rigwatch serve process
-// is killed with SIGKILL and restarted twice. Afterwards the stored distinct
-// readings and every meter's energy equal what was produced, to the reading.
+// TestServeSurvivesSIGKILL produces 300,000 readings (1,000,000 under make
+// soak), with duplicates and corrections, into the broker while a rigwatch
+// serve process is killed with SIGKILL and restarted five times (eight under
+// soak). Afterwards the stored distinct readings and every meter's energy
+// equal what was produced, to the reading.
 func TestServeSurvivesSIGKILL(t *testing.T) {
 	ch := testenv.ClickHouseAddr(t)
 	db := testenv.DatabaseName()
 	brokers := testenv.Broker(t, allTopics()...).Addrs()
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	st, err := store.Open(ctx, store.Config{Addr: ch, Database: db}, nil)
 	if err != nil {
@@ -26,7 +27,10 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 	}
 	defer st.Close()
 
-	l := load{meters: 500, steps: 600, seed: 1, pause: 40 * time.Millisecond} // 300,000 readings
+	l, kills := load{meters: 500, steps: 600, seed: 1, pause: 60 * time.Millisecond}, 5
+	if soak() {
+		l, kills = load{meters: 1000, steps: 1000, seed: 1, pause: 60 * time.Millisecond}, 8
+	}
 	type result struct {
 		want map[string]float64
 		err  error
@@ -35,7 +39,7 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 	go func() { w, err := produce(ctx, brokers, l); produced <- result{w, err} }()
 
 	var stored uint64
-	for i := 0; i < 2; i++ {
+	for i := 0; i < kills; i++ {
 		p := startServe(t, brokers, ch, db, "serve")
 		// Kill each process once it has stored something of its own, so
 		// that every kill lands mid-ingest.
@@ -45,7 +49,7 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 		}) {
 			t.Fatalf("serve %d stored nothing", i)
 		}
-		time.Sleep(time.Duration(200+300*i) * time.Millisecond)
+		time.Sleep(time.Duration(200+150*i) * time.Millisecond)
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 		tot, err := st.ReadingTotals(ctx)

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -66,6 +67,10 @@ func produce(ctx context.Context, brokers []string, l load) (map[string]float64,
 	}
 	return want, nil
 }
+
+// soak reports whether make soak asked for the long versions of the
+// reliability tests (RIGWATCH_SOAK=1); make test runs them at small scale.
+func soak() bool { return os.Getenv("RIGWATCH_SOAK") != "" }
 
 // proc is a rigwatch serve process under test.
 type proc struct {
@@ -159,18 +164,8 @@ func caughtUp(t *testing.T, ctx context.Context, brokers []string) {
 }
 
 // committed returns the readings group's committed offset per partition.
-func committed(ctx context.Context, brokers []string) (map[int]int64, error) {
-	cl := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
-	of, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: "rigwatch.readings",
-		Topics: map[string][]int{schemas.Readings.Topic(): {0, 1, 2, 3, 4, 5}}})
-	if err != nil {
-		return nil, err
-	}
-	out := map[int]int64{}
-	for _, p := range of.Topics[schemas.Readings.Topic()] {
-		out[p.Partition] = p.CommittedOffset
-	}
-	return out, nil
+func committed(ctx context.Context, brokers []string) (ingest.Offsets, error) {
+	return ingest.CommittedOffsets(ctx, brokers, nil, "rigwatch.readings", schemas.Readings.Topic(), []int{0, 1, 2, 3, 4, 5})
 }
 
 // checkStored compares what is stored with what was produced, to the
@@ -205,4 +200,10 @@ func sigterm(p *proc) { _ = p.cmd.Process.Signal(syscall.SIGTERM) }
 
 func kafkaMsg(key string, value []byte) kafka.Message {
 	return kafka.Message{Key: []byte(key), Value: value}
+}
+
+// logHas reports whether the process's log holds s.
+func logHas(p *proc, s string) bool {
+	b, err := os.ReadFile(p.log)
+	return err == nil && strings.Contains(string(b), s)
 }

@@ -51,9 +51,16 @@ func keysOf(as []schemas.Alert, upTo time.Time) []alertKey {
 }
 
 func liveVersusReplay(t *testing.T, kills int) {
-	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
-	s, err := sim.New(sim.Config{Seed: 11, Feeders: 10, Days: 5})
+	cfg := sim.Config{Seed: 11, Feeders: 10, Days: 5}
+	if soak() {
+		cfg = sim.Config{Seed: 11} // 40 feeders, 14 days, 2.3M readings
+		if kills > 0 {
+			kills = 8
+		}
+	}
+	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,8 +82,13 @@ func liveVersusReplay(t *testing.T, kills int) {
 
 	brokers := testenv.Broker(t, allTopics()...).Addrs()
 	db := testenv.DatabaseName()
-	// Streamed over about a minute, so that the kills land mid-stream.
-	speed := float64(s.Steps()) * s.Interval().Seconds() / 60
+	// Streamed over about a minute (ten under soak), so that the kills land
+	// mid-stream.
+	streamFor := 60.0
+	if soak() {
+		streamFor = 600
+	}
+	speed := float64(s.Steps()) * s.Interval().Seconds() / streamFor
 	str := &streamer{rt: &runtime{brokers: brokers, log: zap.NewNop()}, s: s, speed: speed, log: zap.NewNop()}
 	streamed := make(chan error, 1)
 	go func() { streamed <- str.run(ctx) }()
@@ -84,7 +96,7 @@ func liveVersusReplay(t *testing.T, kills int) {
 	p := startServe(t, brokers, ch, db, "serve-0", serveArgs...)
 	rng := rand.New(rand.NewSource(int64(kills)))
 	for i := 0; i < kills; i++ {
-		time.Sleep(time.Duration(4000+rng.Intn(6000)) * time.Millisecond)
+		time.Sleep(time.Duration(streamFor/float64(kills+1)*(0.5+rng.Float64())) * time.Second)
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 		t.Logf("killed serve %d", i)

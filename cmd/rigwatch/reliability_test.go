@@ -199,39 +199,61 @@ func TestSIGTERMUnderLoad(t *testing.T) {
 }
 
 // TestTwoConsumersOneDies runs two serve processes in one consumer group;
-// one is killed, the other takes over its partitions and nothing is lost.
+// the one running detection is killed: the other takes over its partitions
+// and detection, and nothing is lost.
 func TestTwoConsumersOneDies(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	ch := testenv.ClickHouseAddr(t)
 	db := testenv.DatabaseName()
 	brokers := testenv.Broker(t, allTopics()...).Addrs()
-	l := load{meters: 400, steps: 400, seed: 5, pause: 40 * time.Millisecond}
+	l := load{meters: 400, steps: 400, seed: 5, pause: 80 * time.Millisecond}
 	prod := produceAsync(ctx, brokers, l)
-	a := startServe(t, brokers, ch, db, "serve-a")
-	b := startServe(t, brokers, ch, db, "serve-b")
+	a := startServe(t, brokers, ch, db, "serve-a", "--detect-every", "500ms")
+	b := startServe(t, brokers, ch, db, "serve-b", "--detect-every", "500ms")
 	st, err := store.Open(ctx, store.Config{Addr: ch, Database: db}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	var leader, survivor *proc
+	if !waitFor(time.Minute, func() bool {
+		for _, p := range []*proc{a, b} {
+			if logHas(p, "this process runs detection") {
+				leader = p
+			}
+		}
+		return leader != nil
+	}) {
+		t.Fatal("neither process took up detection")
+	}
+	survivor = map[*proc]*proc{a: b, b: a}[leader]
 	if !waitFor(time.Minute, func() bool { tot, err := st.ReadingTotals(ctx); return err == nil && tot.Rows > 20000 }) {
 		t.Fatal("nothing stored")
 	}
-	_ = a.cmd.Process.Signal(syscall.SIGKILL)
-	<-a.done
+	_ = leader.cmd.Process.Signal(syscall.SIGKILL)
+	<-leader.done
 	killed := time.Now()
 	res := <-prod
 	if res.err != nil {
 		t.Fatal(res.err)
 	}
 	caughtUp(t, ctx, brokers)
-	t.Logf("survivor caught up %.1fs after the other was killed", time.Since(killed).Seconds())
-	if !b.alive() {
+	t.Logf("survivor caught up %.1fs after the detecting process was killed", time.Since(killed).Seconds())
+	// The last readings end at step 400; detection must reach the last
+	// whole hour before the lateness allowance.
+	end := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(l.steps) * 15 * time.Minute)
+	upTo := hourBefore(end.Add(-15 * time.Minute))
+	if !waitFor(2*time.Minute, func() bool {
+		return metric(survivor.http, "rigwatch_detect_event_time_seconds") >= float64(upTo.Unix())
+	}) {
+		t.Errorf("the survivor did not take over detection (event time %v, want %v)", metric(survivor.http, "rigwatch_detect_event_time_seconds"), upTo.Unix())
+	}
+	if !survivor.alive() {
 		t.Fatal("the surviving serve exited")
 	}
-	sigterm(b)
-	<-b.done
+	sigterm(survivor)
+	<-survivor.done
 	checkStored(t, ctx, st, res.want, l.steps)
 }
 

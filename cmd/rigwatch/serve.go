@@ -13,6 +13,7 @@ import (
 	"github.com/rigwatch/rigwatch/api"
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/web"
 )
@@ -112,18 +113,39 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 	if opts.ready != nil {
 		opts.ready(srv.Addr())
 	}
-	eng, err := detect.New(detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}, reg, log)
-	if err != nil {
-		return err
+	detectCfg := detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}
+	if err := detectCfg.Validate(); err != nil {
+		return usageError{err}
 	}
 	var wg sync.WaitGroup
 	if opts.detect {
 		sink := &alertSink{st: rt.store, topic: alertsTopic(rt), publish: bc.Publish, log: log}
 		defer sink.topic.Close()
+		if rt.cfg.AlertWebhook != "" {
+			wh := &notify.Webhook{URL: rt.cfg.AlertWebhook, ExternalURL: "http://" + srv.Addr(), Log: log}
+			if err := wh.Validate(); err != nil {
+				return usageError{err}
+			}
+			sink.notify = func(ctx context.Context, a []schemas.Alert) { _ = wh.Notify(ctx, a) }
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = wh.Run(ctx) }()
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			detectLoop(ctx, rt, eng, sink, rt.cfg.DetectEvery, rt.cfg.DetectLateness)
+			err := asLeader(ctx, rt, func(lctx context.Context) {
+				// A fresh engine each term: it re-derives open findings
+				// from stored data, under the same deterministic ids.
+				eng, err := detect.New(detectCfg, reg, log)
+				if err != nil {
+					log.Error("cannot start detection", zap.Error(err))
+					return
+				}
+				detectLoop(lctx, rt, eng, sink, rt.cfg.DetectEvery, rt.cfg.DetectLateness)
+			})
+			if err != nil {
+				log.Error("detection stopped", zap.Error(err))
+			}
 		}()
 	}
 	for _, c := range consumers {
