@@ -174,6 +174,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	b := &schemas.Batch{}
 	last := map[int]kafka.Message{}
+	consumed := consumedRecords.WithLabelValues(string(c.cfg.Stream))
+	lag := newLagTracker(c.cfg.Topic)
 	tick := time.NewTicker(c.cfg.FlushInterval)
 	defer tick.Stop()
 	flush := func(fctx context.Context) bool {
@@ -193,6 +195,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.log.Warn("cannot commit offsets; the stored records will be redelivered", zap.Error(err))
 		} else {
 			c.commits.Add(1)
+			for _, m := range offs {
+				lag.committed(m.Partition, m.Offset)
+			}
 		}
 		b.Reset()
 		clear(last)
@@ -205,6 +210,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 				return nil
 			}
 			c.consumed.Add(1)
+			consumed.Inc()
+			lag.taken(m.Partition, m.Offset, m.HighWaterMark)
 			src := Source{Name: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Line: -1}
 			if !c.dec.JSON(c.cfg.Stream, src, m.Key, m.Value, m.Time, b) {
 				c.rejected.Add(1)

@@ -38,6 +38,7 @@ type config struct {
 	APIAdminToken      string        `yaml:"api_admin_token"`
 	DetectEvery        time.Duration `yaml:"detect_every"`
 	DetectLateness     time.Duration `yaml:"detect_lateness"`
+	AlertWebhook       string        `yaml:"alert_webhook"`
 
 	ClickHouseTLS         bool   `yaml:"clickhouse_tls"`
 	ClickHouseTLSCA       string `yaml:"clickhouse_tls_ca"`
@@ -153,6 +154,7 @@ func (g *globalFlags) register(root *cobra.Command) {
 		floatSetting("tariff-kzt-per-kwh", "RIGWATCH_TARIFF_KZT_PER_KWH", "KZT per kWh to value stolen or excess energy", func(c *config) *float64 { return &c.TariffKZTPerKWh }),
 		durSetting("detect-every", "RIGWATCH_DETECT_EVERY", "how often serve evaluates the rules", func(c *config) *time.Duration { return &c.DetectEvery }),
 		durSetting("detect-lateness", "RIGWATCH_DETECT_LATENESS", "how long to wait for late readings before evaluating an hour", func(c *config) *time.Duration { return &c.DetectLateness }),
+		strSetting("alert-webhook", "RIGWATCH_ALERT_WEBHOOK", "Alertmanager-compatible webhook URL told of new critical alerts (unset: none)", func(c *config) *string { return &c.AlertWebhook }),
 		boolSetting("clickhouse-tls", "RIGWATCH_CLICKHOUSE_TLS", "connect to ClickHouse over TLS", func(c *config) *bool { return &c.ClickHouseTLS }),
 		strSetting("clickhouse-tls-ca", "RIGWATCH_CLICKHOUSE_TLS_CA", "PEM file of the CA to trust for ClickHouse", func(c *config) *string { return &c.ClickHouseTLSCA }),
 		boolSetting("clickhouse-tls-insecure", "RIGWATCH_CLICKHOUSE_TLS_INSECURE", "skip ClickHouse certificate verification (testing only)", func(c *config) *bool { return &c.ClickHouseTLSInsecure }),

@@ -26,7 +26,7 @@ func newRegistryCmd(g *globalFlags) *cobra.Command {
 			return usagef("%s needs a subcommand: stats, rig or site", cmd.CommandPath())
 		},
 	}
-	cmd.AddCommand(newRegistryStatsCmd(g), newRegistryRigCmd(g), newRegistrySiteCmd(g))
+	cmd.AddCommand(newRegistryStatsCmd(g), newRegistryRigCmd(g), newRegistrySiteCmd(g), newRegistryUnknownMetersCmd(g))
 	return cmd
 }
 

@@ -80,7 +80,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			MaxBatch:      rt.cfg.BatchSize,
 			FlushInterval: rt.cfg.FlushInterval,
 			MaxBytes:      rt.cfg.MaxMessageBytes,
-		}, rt.store, rejects, reg.Hook(), log)
+		}, rt.store, rejects, countUnknownMeters(reg.MeterAt, reg.Hook()), log)
 		if err != nil {
 			return err
 		}
