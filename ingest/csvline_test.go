@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"errors"
 	"io"
 	"reflect"
@@ -91,5 +93,20 @@ func TestLineReader(t *testing.T) {
 	}
 	if !got[2].long || got[2].size != 300 || !bytes.HasPrefix([]byte(got[2].text), []byte("xxx")) {
 		t.Errorf("long line = %+v", got[2])
+	}
+	// A long line's digest covers all of it, not the head it keeps.
+	lr = newLineReader(strings.NewReader("short\n"+long+"\r\nafter\n"), 100)
+	for {
+		_, _, _, tooLong, err := lr.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tooLong {
+			break
+		}
+	}
+	want := sha256.Sum256([]byte(long))
+	if got := lr.digest(); got != hex.EncodeToString(want[:]) {
+		t.Errorf("digest of the long line = %s, want the SHA-256 of all %d bytes", got, len(long))
 	}
 }

@@ -3,8 +3,11 @@ package ingest
 import (
 	"bufio"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -90,27 +93,46 @@ func (c countingReader) Read(p []byte) (int, error) {
 }
 
 // lineReader yields the lines of a file, each at most max bytes; a longer
-// line is reported cut, and reading goes on at the next line.
+// line is reported cut, with the size and SHA-256 of the whole of it, and
+// reading goes on at the next line.
 type lineReader struct {
 	br   *bufio.Reader
 	max  int
 	line int64
 	long []byte
+	sum  hash.Hash
 }
 
 func newLineReader(r io.Reader, max int) *lineReader {
-	return &lineReader{br: bufio.NewReaderSize(r, 256<<10), max: max}
+	return &lineReader{br: bufio.NewReaderSize(r, 256<<10), max: max, sum: sha256.New()}
 }
 
 // next returns the next line without its line ending, its number, and
-// whether it was longer than the limit (then line holds its first bytes and
-// size its full length).
+// whether it was longer than the limit (then line holds its first bytes,
+// size its full length and digest the SHA-256 of all of it).
 func (l *lineReader) next() (line []byte, num int64, size int, tooLong bool, err error) {
 	l.long = l.long[:0]
+	hashing := false
 	for {
 		frag, err := l.br.ReadSlice('\n')
 		size += len(frag)
-		if len(l.long) <= l.max {
+		body := frag // what the line's digest covers: all but the line ending
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			body = trimEOL(frag)
+		}
+		switch {
+		case hashing:
+			l.sum.Write(body)
+		case len(l.long)+len(frag) > l.max+2:
+			// Too long to keep: hash it whole, keep its head.
+			hashing = true
+			l.sum.Reset()
+			l.sum.Write(l.long)
+			l.sum.Write(body)
+			if keep := RawCut - len(l.long); keep > 0 {
+				l.long = append(l.long, frag[:min(keep, len(frag))]...)
+			}
+		default:
 			l.long = append(l.long, frag...)
 		}
 		if errors.Is(err, bufio.ErrBufferFull) {
@@ -134,6 +156,10 @@ func (l *lineReader) next() (line []byte, num int64, size int, tooLong bool, err
 		return b, l.line, content, false, nil
 	}
 }
+
+// digest returns the SHA-256 of the last line next reported too long,
+// without its line ending: the same bytes as its size.
+func (l *lineReader) digest() string { return hex.EncodeToString(l.sum.Sum(nil)) }
 
 func trimEOL(b []byte) []byte {
 	if n := len(b); n > 0 && b[n-1] == '\n' {

@@ -59,11 +59,19 @@ func WriteError(err error) error {
 // concurrent use.
 type KafkaRejects struct{ W *kafka.Writer }
 
-// PublishRejects writes rs synchronously.
+// PublishRejects writes rs synchronously. A message carries at most RawCut
+// bytes of the raw input (raw_size and raw_sha256 still describe all of it;
+// the rejects table keeps what NewReject kept): a reject of an input near the
+// size limit, base64-encoded, would otherwise outgrow the writer's batch and
+// the broker's message limit, fail on every retry, and stall its consumer.
 func (k KafkaRejects) PublishRejects(ctx context.Context, rs []schemas.Reject) error {
 	msgs := make([]kafka.Message, len(rs))
 	for i := range rs {
-		v, err := json.Marshal(&rs[i])
+		rj := rs[i]
+		if len(rj.Raw) > RawCut {
+			rj.Raw = rj.Raw[:RawCut]
+		}
+		v, err := json.Marshal(&rj)
 		if err != nil {
 			return err
 		}

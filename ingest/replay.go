@@ -247,6 +247,7 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			cur.Rejects = append(cur.Rejects, NewReject(f.Stream, src, line,
 				&schemas.FieldError{Rule: schemas.RuleSize, Reason: fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", size, dec.max())}))
 			cur.Rejects[len(cur.Rejects)-1].RawSize = int64(size)
+			cur.Rejects[len(cur.Rejects)-1].RawSHA256 = lr.digest()
 		case f.CSV:
 			var cerr error
 			cells, cerr = splitCSV(line, cells)
