@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -359,52 +360,27 @@ func (h *Handler) feeders(w http.ResponseWriter, r *http.Request, _ *caller) err
 }
 
 func (h *Handler) feeder(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	if err := checkParams(r.URL.Query(), "since", "until"); err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	from, to, err := h.window(r, 7*24*time.Hour)
-	if err != nil {
-		return err
-	}
-	if to.Sub(from) > maxPageWindow {
-		return badParam("since", "a page covers at most %d days", int(maxPageWindow.Hours()/24))
-	}
-	d, err := h.q.Feeder(r.Context(), id, from, to)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return h.page(w, r, 7*24*time.Hour, func(ctx context.Context, id string, from, to time.Time) (any, error) {
+		return h.q.Feeder(ctx, id, from, to)
+	})
 }
 
 func (h *Handler) site(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	if err := checkParams(r.URL.Query(), "since", "until"); err != nil {
-		return err
-	}
-	id, err := pathID(r, "id")
-	if err != nil {
-		return err
-	}
-	from, to, err := h.window(r, 7*24*time.Hour)
-	if err != nil {
-		return err
-	}
-	if to.Sub(from) > maxPageWindow {
-		return badParam("since", "a page covers at most %d days", int(maxPageWindow.Hours()/24))
-	}
-	d, err := h.q.Site(r.Context(), id, from, to)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, d)
-	return nil
+	return h.page(w, r, 7*24*time.Hour, func(ctx context.Context, id string, from, to time.Time) (any, error) {
+		return h.q.Site(ctx, id, from, to)
+	})
 }
 
 func (h *Handler) operator(w http.ResponseWriter, r *http.Request, _ *caller) error {
+	return h.page(w, r, 30*24*time.Hour, func(ctx context.Context, id string, from, to time.Time) (any, error) {
+		return h.q.Operator(ctx, id, from, to)
+	})
+}
+
+// page serves an entity's page: the id from the path, a since/until window
+// (def by default, at most maxPageWindow), and what get makes of them.
+func (h *Handler) page(w http.ResponseWriter, r *http.Request, def time.Duration,
+	get func(ctx context.Context, id string, from, to time.Time) (any, error)) error {
 	if err := checkParams(r.URL.Query(), "since", "until"); err != nil {
 		return err
 	}
@@ -412,14 +388,14 @@ func (h *Handler) operator(w http.ResponseWriter, r *http.Request, _ *caller) er
 	if err != nil {
 		return err
 	}
-	from, to, err := h.window(r, 30*24*time.Hour)
+	from, to, err := h.window(r, def)
 	if err != nil {
 		return err
 	}
 	if to.Sub(from) > maxPageWindow {
 		return badParam("since", "a page covers at most %d days", int(maxPageWindow.Hours()/24))
 	}
-	d, err := h.q.Operator(r.Context(), id, from, to)
+	d, err := get(r.Context(), id, from, to)
 	if err != nil {
 		return err
 	}

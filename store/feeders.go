@@ -123,7 +123,7 @@ func (s *Store) EachReading(ctx context.Context, meterIDs []string, from, to tim
 // OperatorPurchases returns the marketplace purchases of an operator (and, if
 // siteID is set, of that site) over (from, to], by time.
 func (s *Store) OperatorPurchases(ctx context.Context, operatorID, siteID string, from, to time.Time) ([]schemas.Purchase, error) {
-	q := "SELECT tx_id, operator_id, site_id, mwh, price_kzt_per_mwh, ts FROM " + s.db + ".purchases FINAL WHERE ts > ? AND ts <= ?"
+	q := "ts > ? AND ts <= ?"
 	args := []any{from.UTC(), to.UTC()}
 	if operatorID != "" {
 		q += " AND operator_id = ?"
@@ -133,21 +133,7 @@ func (s *Store) OperatorPurchases(ctx context.Context, operatorID, siteID string
 		q += " AND site_id = ?"
 		args = append(args, siteID)
 	}
-	rows, err := s.conn.Query(ctx, q+" ORDER BY ts, tx_id", args...)
-	if err != nil {
-		return nil, fmt.Errorf("cannot read purchases: %w", err)
-	}
-	defer rows.Close()
-	var out []schemas.Purchase
-	for rows.Next() {
-		var p schemas.Purchase
-		if err := rows.Scan(&p.TxID, &p.OperatorID, &p.SiteID, &p.MWh, &p.PriceKZTPerMWh, &p.TS); err != nil {
-			return nil, fmt.Errorf("cannot read purchases: %w", err)
-		}
-		p.TS = p.TS.UTC()
-		out = append(out, p)
-	}
-	return out, rows.Err()
+	return s.purchases(ctx, q, args...)
 }
 
 // LatestReadingTime returns the end of the newest stored reading, or the

@@ -57,8 +57,13 @@ func (s *Store) MeterReadings(ctx context.Context, from, to time.Time, fn func(m
 // PurchasesBetween returns the latest version of every purchase with ts in
 // [from, to), in time order: the detector's view.
 func (s *Store) PurchasesBetween(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error) {
-	rows, err := s.conn.Query(ctx, "SELECT tx_id, operator_id, site_id, mwh, price_kzt_per_mwh, ts FROM "+s.db+".purchases FINAL WHERE ts >= ? AND ts < ? ORDER BY ts, tx_id",
-		from.UTC(), to.UTC())
+	return s.purchases(ctx, "ts >= ? AND ts < ?", from.UTC(), to.UTC())
+}
+
+// purchases reads the latest version of the purchases matching where (with
+// its bound args), in time order.
+func (s *Store) purchases(ctx context.Context, where string, args ...any) ([]schemas.Purchase, error) {
+	rows, err := s.conn.Query(ctx, "SELECT tx_id, operator_id, site_id, mwh, price_kzt_per_mwh, ts FROM "+s.db+".purchases FINAL WHERE "+where+" ORDER BY ts, tx_id", args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read purchases: %w", err)
 	}
@@ -67,7 +72,7 @@ func (s *Store) PurchasesBetween(ctx context.Context, from, to time.Time) ([]sch
 	for rows.Next() {
 		var p schemas.Purchase
 		if err := rows.Scan(&p.TxID, &p.OperatorID, &p.SiteID, &p.MWh, &p.PriceKZTPerMWh, &p.TS); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cannot read purchases: %w", err)
 		}
 		p.TS = p.TS.UTC()
 		out = append(out, p)
