@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/rigwatch/rigwatch/api"
+	"github.com/rigwatch/rigwatch/internal/browsertest"
 	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
@@ -26,19 +27,6 @@ import (
 // -screenshots (or RIGWATCH_SCREENSHOTS=1) rewrites docs/screenshots/*.png;
 // without it CI leaves the committed pictures alone.
 var screenshots = flag.Bool("screenshots", false, "write docs/screenshots/*.png from the browser tests")
-
-// chromiumPath is Debian's chromium unless RIGWATCH_CHROMIUM names another.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	p := os.Getenv("RIGWATCH_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if st, err := os.Stat(p); err != nil || st.IsDir() {
-		t.Fatalf("the browser tests need headless Chromium at %s: install Debian's chromium package (apt-get install -y chromium) or set RIGWATCH_CHROMIUM", p)
-	}
-	return p
-}
 
 // uiEnv is a real rigwatch HTTP server (API and UI, mounted as serve mounts
 // them) on a real ClickHouse database holding the scenario.
@@ -120,31 +108,8 @@ func (e *uiEnv) getJSON(t *testing.T, role, path string, v any) {
 	}
 }
 
-// browser starts headless Chromium for the test and returns its context.
-// JavaScript exceptions and console errors on any page fail the test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1440, 1000),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
-	t.Cleanup(func() { cancelCtx(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("cannot start Chromium: %v", err)
-	}
-	return ctx
-}
+// browser starts headless Chromium for the test.
+func browser(t *testing.T) context.Context { return browsertest.Start(t) }
 
 // tab opens a new tab in the browser, signed in with token via the #token=
 // link the demo prints, and reports the page's JavaScript errors.
@@ -298,7 +263,7 @@ func checkChart(t *testing.T, ctx context.Context, name string, wantPoints int) 
 // the UI changes it in the API, the feeder and site charts draw the stored
 // readings, and the calculator shows rigwatch calc's figures.
 func TestBrowser(t *testing.T) {
-	chromiumPath(t) // fail before starting anything when it is missing
+	browsertest.Path(t) // fail before starting anything when it is missing
 	e := newUIEnv(t)
 	bctx := browser(t)
 
