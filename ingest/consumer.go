@@ -178,29 +178,58 @@ func (c *Consumer) Run(ctx context.Context) error {
 	lag := newLagTracker(c.cfg.Topic)
 	tick := time.NewTicker(c.cfg.FlushInterval)
 	defer tick.Stop()
+	// uncommitted holds, per partition, the last stored message whose offset
+	// is not committed yet. A failed commit is retried on every tick: with
+	// no new messages it would otherwise never be committed, the group's
+	// lag would never reach zero, and live detection, which waits for the
+	// context topics to be committed, would stall.
+	uncommitted := map[int]kafka.Message{}
+	commitFailures := 0
+	commit := func(fctx context.Context) {
+		if len(uncommitted) == 0 {
+			return
+		}
+		offs := make([]kafka.Message, 0, len(uncommitted))
+		for _, m := range uncommitted {
+			offs = append(offs, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		}
+		if err := r.CommitMessages(fctx, offs...); err != nil {
+			// The records are stored; redelivering them changes nothing,
+			// so a failed commit is retried, not fatal. After a rebalance
+			// the partition's new owner redelivers and commits instead.
+			if commitFailures++; commitFailures == 1 || commitFailures%30 == 0 {
+				c.log.Warn("cannot commit offsets; retrying", zap.Int("attempts", commitFailures), zap.Error(err))
+			}
+			if commitFailures >= 60 {
+				c.log.Warn("giving up committing offsets of partitions this consumer may no longer own")
+				clear(uncommitted)
+				commitFailures = 0
+			}
+			return
+		}
+		c.commits.Add(1)
+		for _, m := range offs {
+			lag.committed(m.Partition, m.Offset)
+		}
+		clear(uncommitted)
+		commitFailures = 0
+	}
 	flush := func(fctx context.Context) bool {
 		if len(last) == 0 {
+			commit(fctx)
 			return true
 		}
 		if !c.store(fctx, b) {
 			return false
 		}
-		offs := make([]kafka.Message, 0, len(last))
-		for _, m := range last {
-			offs = append(offs, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-		}
-		if err := r.CommitMessages(fctx, offs...); err != nil {
-			// The records are stored; their redelivery after a rebalance
-			// changes nothing, so a failed commit is not fatal.
-			c.log.Warn("cannot commit offsets; the stored records will be redelivered", zap.Error(err))
-		} else {
-			c.commits.Add(1)
-			for _, m := range offs {
-				lag.committed(m.Partition, m.Offset)
+		for p, m := range last {
+			if u, ok := uncommitted[p]; !ok || m.Offset > u.Offset {
+				uncommitted[p] = m
 			}
 		}
 		b.Reset()
 		clear(last)
+		commit(fctx)
 		return true
 	}
 	for {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -27,10 +28,14 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 	}
 	defer st.Close()
 
-	l, kills := load{meters: 500, steps: 600, seed: 1, pause: 60 * time.Millisecond}, 5
+	l, kills := load{meters: 500, steps: 600, seed: 1}, 5
 	if soak() {
-		l, kills = load{meters: 1000, steps: 1000, seed: 1, pause: 60 * time.Millisecond}, 8
+		l, kills = load{meters: 1000, steps: 1000, seed: 1}, 8
 	}
+	// Production must outlast the kills: each restarted process waits out
+	// the dead member's 10 s session before it gets partitions.
+	chunks := l.meters * l.steps * 11 / 10 / 10000
+	l.pause = time.Duration(kills+2) * 15 * time.Second / time.Duration(chunks)
 	type result struct {
 		want map[string]float64
 		err  error
@@ -49,6 +54,9 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 		}) {
 			t.Fatalf("serve %d stored nothing", i)
 		}
+		if !waitFor(time.Minute, func() bool { return settled(ctx, brokers, 1) }) {
+			t.Fatalf("serve %d's consumer groups never settled", i)
+		}
 		time.Sleep(time.Duration(200+150*i) * time.Millisecond)
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
@@ -63,6 +71,11 @@ func TestServeSurvivesSIGKILL(t *testing.T) {
 		}
 	}
 	p := startServe(t, brokers, ch, db, "serve-final")
+	// SIGTERM only once it is up: a signal before Go installs its handler
+	// kills any process, and proves nothing about shutdown.
+	if !waitFor(time.Minute, func() bool { return p.status("/readyz") == http.StatusOK }) {
+		t.Fatal("the last serve never became ready")
+	}
 	res := <-produced
 	if res.err != nil {
 		t.Fatalf("cannot produce: %v", res.err)

@@ -207,3 +207,26 @@ func logHas(p *proc, s string) bool {
 	b, err := os.ReadFile(p.log)
 	return err == nil && strings.Contains(string(b), s)
 }
+
+// settled reports whether every consumer group of rigwatch (the five input
+// streams and detection) is stable with exactly members members. Tests kill
+// serve only then: kfake never expires a member that died while waiting in
+// JoinGroup (its reply to the dead connection is what would arm the session
+// timer), so a kill mid-join would strand that member's partitions for good.
+// Real Kafka expires it after the session timeout.
+func settled(ctx context.Context, brokers []string, members int) bool {
+	ids := []string{"rigwatch.detect"}
+	for _, s := range schemas.Streams {
+		ids = append(ids, "rigwatch."+string(s))
+	}
+	dg, err := (&kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second}).DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: ids})
+	if err != nil || len(dg.Groups) != len(ids) {
+		return false
+	}
+	for _, g := range dg.Groups {
+		if g.Error != nil || g.GroupState != "Stable" || len(g.Members) != members {
+			return false
+		}
+	}
+	return true
+}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/ingest"
@@ -147,6 +148,9 @@ func liveVersusReplay(t *testing.T, kills int) {
 	rng := rand.New(rand.NewSource(int64(kills)))
 	for i := 0; i < kills; i++ {
 		time.Sleep(time.Duration(streamFor/float64(kills+1)*(0.5+rng.Float64())) * time.Second)
+		if !waitFor(time.Minute, func() bool { return settled(ctx, brokers, 1) }) {
+			t.Fatalf("serve %d's consumer groups never settled", i)
+		}
 		_ = p.cmd.Process.Signal(syscall.SIGKILL)
 		<-p.done
 		t.Logf("killed serve %d", i)
@@ -160,7 +164,22 @@ func liveVersusReplay(t *testing.T, kills int) {
 			lag, err := ingest.GroupLag(ctx, brokers, nil, "rigwatch."+string(st), st.Topic())
 			return err == nil && lag == 0
 		}) {
-			t.Fatalf("serve did not catch up with %s", st)
+			ends, _ := ingest.EndOffsets(ctx, brokers, nil, st.Topic())
+			parts := []int{}
+			for p := range ends {
+				parts = append(parts, p)
+			}
+			com, err := ingest.CommittedOffsets(ctx, brokers, nil, "rigwatch."+string(st), st.Topic(), parts)
+			dg, derr := (&kafka.Client{Addr: kafka.TCP(brokers...)}).DescribeGroups(ctx, &kafka.DescribeGroupsRequest{GroupIDs: []string{"rigwatch." + string(st)}})
+			if derr == nil {
+				for _, g := range dg.Groups {
+					t.Logf("group %s state %s, %d members", g.GroupID, g.GroupState, len(g.Members))
+					for _, m := range g.Members {
+						t.Logf("  member %s client %s host %s assignments %+v", m.MemberID, m.ClientID, m.ClientHost, m.MemberAssignments.Topics)
+					}
+				}
+			}
+			t.Fatalf("serve did not catch up with %s: end offsets %v, committed %v (%v)", st, ends, com, err)
 		}
 	}
 	// Live evaluation stops an allowance short of the last reading.

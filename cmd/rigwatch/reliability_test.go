@@ -207,7 +207,7 @@ func TestTwoConsumersOneDies(t *testing.T) {
 	ch := testenv.ClickHouseAddr(t)
 	db := testenv.DatabaseName()
 	brokers := testenv.Broker(t, allTopics()...).Addrs()
-	l := load{meters: 400, steps: 400, seed: 5, pause: 80 * time.Millisecond}
+	l := load{meters: 400, steps: 400, seed: 5, pause: 2 * time.Second} // about 35 s, so the kill lands mid-stream
 	prod := produceAsync(ctx, brokers, l)
 	a := startServe(t, brokers, ch, db, "serve-a", "--detect-every", "500ms")
 	b := startServe(t, brokers, ch, db, "serve-b", "--detect-every", "500ms")
@@ -230,6 +230,9 @@ func TestTwoConsumersOneDies(t *testing.T) {
 	survivor = map[*proc]*proc{a: b, b: a}[leader]
 	if !waitFor(time.Minute, func() bool { tot, err := st.ReadingTotals(ctx); return err == nil && tot.Rows > 20000 }) {
 		t.Fatal("nothing stored")
+	}
+	if !waitFor(time.Minute, func() bool { return settled(ctx, brokers, 2) }) {
+		t.Fatal("the two processes' consumer groups never settled")
 	}
 	_ = leader.cmd.Process.Signal(syscall.SIGKILL)
 	<-leader.done

@@ -57,3 +57,7 @@ func (b *Broker) Close() {
 		b.c = nil
 	}
 }
+
+// Cluster returns the underlying kfake cluster, for tests that inject
+// faults into its request handling.
+func (b *Broker) Cluster() *kfake.Cluster { return b.c }
