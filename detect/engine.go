@@ -124,9 +124,7 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 			delete(e.eps, k)
 		}
 	}
-	for _, a := range e.reg.CheckWindow(from, to) {
-		out = append(out, a)
-	}
+	out = append(out, e.reg.CheckWindow(from, to)...)
 	slices.SortStableFunc(out, func(a, b schemas.Alert) int {
 		if c := strings.Compare(a.Kind, b.Kind); c != 0 {
 			return c

@@ -71,7 +71,7 @@ func (w *Webhook) Validate() error {
 		return fmt.Errorf("alert webhook URL: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("alert webhook URL %q: want http://HOST/... or https://HOST/...", u.Redacted())
+		return fmt.Errorf("alert webhook URL %q must be an http or https URL with a host", u.Redacted())
 	}
 	return nil
 }

@@ -444,13 +444,6 @@ func (ix *Index) inactiveLicenseAlert(k licOp, rigs []uint32, at int64) schemas.
 	return a
 }
 
-func modelOrUnknown(m string) string {
-	if m == "" {
-		return "model not given"
-	}
-	return m
-}
-
 func (ix *Index) ratedPowerAlert(r uint32, at int64) schemas.Alert {
 	v := ix.rigState(r, at)
 	a := ix.rigAlert(v, at)

@@ -143,11 +143,6 @@ func (n *names) intern(s string) uint32 {
 	return i
 }
 
-func (n *names) lookup(s string) (uint32, bool) {
-	i, ok := n.idx[s]
-	return i, ok
-}
-
 // growTo makes s long enough to be indexed by i.
 func growTo[T any](s []T, i uint32) []T {
 	for uint32(len(s)) <= i {

@@ -152,9 +152,8 @@ type opSim struct {
 }
 
 type licChange struct {
-	at      time.Time
-	status  string
-	validTo time.Time
+	at     time.Time
+	status string
 }
 
 // New builds the scenario cfg describes.
