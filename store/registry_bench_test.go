@@ -1,4 +1,4 @@
-package store
+package store_test
 
 import (
 	"bufio"
@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 // writeReplayCSV writes licences, rigs and meters as contract replay files
@@ -99,20 +101,20 @@ func resetPeakRSS(tb testing.TB) {
 // waitMerges waits until the server runs no merge in s's database, as at a
 // start some time after the last load: the rebuild is timed against an idle
 // server, not one still merging the parts the load wrote.
-func waitMerges(tb testing.TB, s *Store) {
+func waitMerges(tb testing.TB, s *store.Store) {
 	tb.Helper()
 	ctx := context.Background()
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var n uint64
-		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.merges WHERE database = ?", s.db).Scan(&n); err != nil {
+		if err := s.Conn().QueryRow(ctx, "SELECT count() FROM system.merges WHERE database = ?", s.Database()).Scan(&n); err != nil {
 			tb.Fatalf("cannot read system.merges: %v", err)
 		}
 		if n == 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("%d merges still running in %s after a minute", n, s.db)
+			tb.Fatalf("%d merges still running in %s after a minute", n, s.Database())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -137,7 +139,7 @@ func BenchmarkRegistryLoad415k(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		b.StopTimer()
-		s := newTestStore(b)
+		s := testenv.Store(b)
 		resetPeakRSS(b)
 		b.StartTimer()
 

@@ -1,84 +1,18 @@
-package store
+package store_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/rigwatch/rigwatch/internal/localch"
+	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 )
 
 // The package's tests share one private ClickHouse server, started on first
 // use and stopped by TestMain; each test gets its own database.
-var testCH struct {
-	once sync.Once
-	srv  *localch.Server
-	dir  string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if testCH.srv != nil {
-		testCH.srv.Stop()
-	}
-	if testCH.dir != "" {
-		os.RemoveAll(testCH.dir)
-	}
-	os.Exit(code)
-}
-
-// testServer returns the shared server's address, failing (never skipping)
-// the test when it cannot start.
-func testServer(tb testing.TB) string {
-	tb.Helper()
-	testCH.once.Do(func() {
-		testCH.dir, testCH.err = os.MkdirTemp("", "rigwatch-store-ch-")
-		if testCH.err != nil {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		testCH.srv, testCH.err = localch.Start(ctx, testCH.dir, nil)
-	})
-	if testCH.err != nil {
-		tb.Fatalf("cannot start the private ClickHouse server the integration tests need: %v", testCH.err)
-	}
-	return testCH.srv.Addr
-}
-
-// newTestStore opens a store on a fresh database of the shared server and
-// drops it when the test ends.
-func newTestStore(tb testing.TB) *Store {
-	tb.Helper()
-	addr := testServer(tb)
-	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	s, err := Open(ctx, Config{Addr: addr, Database: "t_" + hex.EncodeToString(b[:])}, nil)
-	if err != nil {
-		tb.Fatalf("cannot open a test store: %v", err)
-	}
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := s.DropDatabase(ctx); err != nil {
-			tb.Errorf("cannot drop test database %s: %v", s.Database(), err)
-		}
-		s.Close()
-	})
-	return s
-}
 
 func newIndex(tb testing.TB) *registry.Index {
 	tb.Helper()
@@ -99,7 +33,7 @@ func day(d int) time.Time { return time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC).A
 func TestLoadRegistryOrdering(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := newTestStore(t)
+	s := testenv.Store(t)
 	live := newIndex(t)
 
 	var ver uint64
@@ -248,7 +182,7 @@ func TestLoadRegistryOrdering(t *testing.T) {
 func TestLoadRegistryNational(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	s := newTestStore(t)
+	s := testenv.Store(t)
 	ls, rs, ms := registry.GenerateNational(7, 20_000, 12)
 	b := &schemas.Batch{Licenses: ls, Rigs: rs, Meters: ms}
 	for i := range b.Rigs {
