@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"compress/gzip"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -81,43 +80,15 @@ func WriteDir(ctx context.Context, s *Scenario, dir string, opts WriteOptions) (
 	for _, t := range s.truth {
 		sum.ByKind[t.Kind]++
 	}
-	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-	opt := func(v *float64) string {
-		if v == nil {
-			return ""
-		}
-		return num(*v)
-	}
-	err := writeCSV(filepath.Join(dir, LicensesFile),
-		[]string{"license_id", "operator_id", "operator_name", "status", "valid_from", "valid_to", "licensed_capacity_kw", "updated_at"},
-		len(s.licenses), func(i int) []string {
-			l := &s.licenses[i]
-			return []string{l.LicenseID, l.OperatorID, l.OperatorName, l.Status, ts(l.ValidFrom), ts(l.ValidTo), opt(l.LicensedCapacityKW), ts(l.UpdatedAt)}
-		})
+	err := writeCSV(filepath.Join(dir, LicensesFile), schemas.Licenses, len(s.licenses), func(i int) []string { return s.licenses[i].CSVRow() })
 	if err == nil {
-		err = writeCSV(filepath.Join(dir, MetersFile),
-			[]string{"meter_id", "feeder_id", "role", "class", "site_id", "oblast", "updated_at"},
-			len(s.meterRecs), func(i int) []string {
-				m := &s.meterRecs[i]
-				return []string{m.MeterID, m.FeederID, m.Role, m.Class, m.SiteID, m.Oblast, ts(m.UpdatedAt)}
-			})
+		err = writeCSV(filepath.Join(dir, MetersFile), schemas.Meters, len(s.meterRecs), func(i int) []string { return s.meterRecs[i].CSVRow() })
 	}
 	if err == nil {
-		err = writeCSV(filepath.Join(dir, RigsFile),
-			[]string{"rig_id", "serial", "model", "rated_power_w", "hashrate_ths", "operator_id", "license_id", "site_id", "status", "updated_at"},
-			len(s.rigs), func(i int) []string {
-				r := &s.rigs[i]
-				return []string{r.RigID, r.Serial, r.Model, num(r.RatedPowerW), opt(r.HashrateTHs), r.OperatorID, r.LicenseID, r.SiteID, r.Status, ts(r.UpdatedAt)}
-			})
+		err = writeCSV(filepath.Join(dir, RigsFile), schemas.Rigs, len(s.rigs), func(i int) []string { return s.rigs[i].CSVRow() })
 	}
 	if err == nil {
-		err = writeCSV(filepath.Join(dir, PurchasesFile),
-			[]string{"tx_id", "operator_id", "site_id", "mwh", "price_kzt_per_mwh", "ts"},
-			len(s.purchases), func(i int) []string {
-				p := &s.purchases[i]
-				return []string{p.TxID, p.OperatorID, p.SiteID, num(p.MWh), opt(p.PriceKZTPerMWh), ts(p.TS)}
-			})
+		err = writeCSV(filepath.Join(dir, PurchasesFile), schemas.Purchases, len(s.purchases), func(i int) []string { return s.purchases[i].CSVRow() })
 	}
 	if err != nil {
 		return sum, err
@@ -153,22 +124,15 @@ func WriteDir(ctx context.Context, s *Scenario, dir string, opts WriteOptions) (
 	return sum, nil
 }
 
-func writeCSV(path string, header []string, n int, row func(int) []string) error {
+// writeCSV writes n records of stream st to path as a replay file.
+func writeCSV(path string, st schemas.Stream, n int, row func(int) []string) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return fmt.Errorf("cannot create %s: %w", path, err)
 	}
-	w := csv.NewWriter(bufio.NewWriterSize(f, 1<<16))
-	w.Write(header)
-	for i := 0; i < n; i++ {
-		w.Write(row(i))
-	}
-	w.Flush()
-	err = w.Error()
-	if err == nil {
-		err = f.Close()
-	} else {
-		f.Close()
+	err = schemas.WriteCSV(f, st, n, row)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("cannot write %s: %w", path, err)

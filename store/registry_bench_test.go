@@ -1,11 +1,8 @@
 package store_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -16,62 +13,8 @@ import (
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/registry"
-	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
-
-// writeReplayCSV writes licences, rigs and meters as contract replay files
-// (licenses.csv, rigs.csv, meters.csv) in dir.
-func writeReplayCSV(tb testing.TB, dir string, ls []schemas.License, rs []schemas.Rig, ms []schemas.Meter) {
-	tb.Helper()
-	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	fl := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	opt := func(v *float64) string {
-		if v == nil {
-			return ""
-		}
-		return fl(*v)
-	}
-	write := func(s schemas.Stream, n int, row func(i int) []string) {
-		f, err := os.Create(filepath.Join(dir, string(s)+".csv"))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		bw := bufio.NewWriterSize(f, 1<<16)
-		w := csv.NewWriter(bw)
-		if err := w.Write(schemas.Fields(s)); err != nil {
-			tb.Fatal(err)
-		}
-		for i := range n {
-			if err := w.Write(row(i)); err != nil {
-				tb.Fatal(err)
-			}
-		}
-		w.Flush()
-		if err := w.Error(); err != nil {
-			tb.Fatal(err)
-		}
-		if err := bw.Flush(); err != nil {
-			tb.Fatal(err)
-		}
-		if err := f.Close(); err != nil {
-			tb.Fatal(err)
-		}
-	}
-	// Column order follows schemas.Fields.
-	write(schemas.Licenses, len(ls), func(i int) []string {
-		l := &ls[i]
-		return []string{l.LicenseID, l.OperatorID, l.OperatorName, l.Status, ts(l.ValidFrom), ts(l.ValidTo), opt(l.LicensedCapacityKW), ts(l.UpdatedAt)}
-	})
-	write(schemas.Rigs, len(rs), func(i int) []string {
-		r := &rs[i]
-		return []string{r.RigID, r.Serial, r.Model, fl(r.RatedPowerW), opt(r.HashrateTHs), r.OperatorID, r.LicenseID, r.SiteID, r.Status, ts(r.UpdatedAt)}
-	})
-	write(schemas.Meters, len(ms), func(i int) []string {
-		m := &ms[i]
-		return []string{m.MeterID, m.FeederID, m.Role, m.Class, m.SiteID, m.Oblast, ts(m.UpdatedAt)}
-	})
-}
 
 // peakRSSMB reads the process's peak resident set (VmHWM) from /proc.
 func peakRSSMB() float64 {
@@ -132,7 +75,7 @@ func BenchmarkRegistryLoad415k(b *testing.B) {
 	const rigs, operators = 415_000, 84
 	dir := b.TempDir()
 	ls, rs, ms := registry.GenerateNational(1, rigs, operators)
-	writeReplayCSV(b, dir, ls, rs, ms)
+	testenv.WriteRegistryCSV(b, dir, ls, rs, ms)
 	ls, rs, ms = nil, nil, nil
 	ctx := context.Background()
 

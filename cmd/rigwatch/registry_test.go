@@ -1,14 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/csv"
 	"encoding/json"
 	"math"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,53 +14,6 @@ import (
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
-
-// writeReplayCSV writes licences, rigs and meters as contract replay files
-// (licenses.csv, rigs.csv, meters.csv) in dir.
-func writeReplayCSV(t *testing.T, dir string, ls []schemas.License, rs []schemas.Rig, ms []schemas.Meter) {
-	t.Helper()
-	ts := func(t time.Time) string { return t.UTC().Format(time.RFC3339) }
-	fl := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	opt := func(v *float64) string {
-		if v == nil {
-			return ""
-		}
-		return fl(*v)
-	}
-	write := func(s schemas.Stream, n int, row func(i int) []string) {
-		f, err := os.Create(filepath.Join(dir, string(s)+".csv"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		bw := bufio.NewWriter(f)
-		w := csv.NewWriter(bw)
-		_ = w.Write(schemas.Fields(s))
-		for i := range n {
-			_ = w.Write(row(i))
-		}
-		w.Flush()
-		if err := w.Error(); err != nil {
-			t.Fatal(err)
-		}
-		if err := bw.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Column order follows schemas.Fields.
-	write(schemas.Licenses, len(ls), func(i int) []string {
-		l := &ls[i]
-		return []string{l.LicenseID, l.OperatorID, l.OperatorName, l.Status, ts(l.ValidFrom), ts(l.ValidTo), opt(l.LicensedCapacityKW), ts(l.UpdatedAt)}
-	})
-	write(schemas.Rigs, len(rs), func(i int) []string {
-		r := &rs[i]
-		return []string{r.RigID, r.Serial, r.Model, fl(r.RatedPowerW), opt(r.HashrateTHs), r.OperatorID, r.LicenseID, r.SiteID, r.Status, ts(r.UpdatedAt)}
-	})
-	write(schemas.Meters, len(ms), func(i int) []string {
-		m := &ms[i]
-		return []string{m.MeterID, m.FeederID, m.Role, m.Class, m.SiteID, m.Oblast, ts(m.UpdatedAt)}
-	})
-}
 
 // nationalFixture is a generated national registry replayed into its own
 // ClickHouse database, and the flags that point rigwatch at it.
@@ -92,7 +40,7 @@ func replayNational(t *testing.T, rigs, operators int) nationalFixture {
 	f := nationalFixture{flags: []string{"--clickhouse", addr, "--clickhouse-database", db, "--data-dir", t.TempDir(), "--log-level", "error"}}
 	f.ls, f.rs, f.ms = registry.GenerateNational(11, rigs, operators)
 	dir := t.TempDir()
-	writeReplayCSV(t, dir, f.ls, f.rs, f.ms)
+	testenv.WriteRegistryCSV(t, dir, f.ls, f.rs, f.ms)
 	sum, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir}, st, nil, nil)
 	if err != nil {
 		t.Fatal(err)

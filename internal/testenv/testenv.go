@@ -8,12 +8,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rigwatch/rigwatch/internal/localch"
 	"github.com/rigwatch/rigwatch/internal/localkafka"
+	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
 
@@ -82,4 +84,26 @@ func Broker(t testing.TB, topics ...string) *localkafka.Broker {
 	}
 	t.Cleanup(b.Close)
 	return b
+}
+
+// WriteRegistryCSV writes licences, rigs and meters as contract replay
+// files (licenses.csv, rigs.csv, meters.csv) in dir.
+func WriteRegistryCSV(t testing.TB, dir string, ls []schemas.License, rs []schemas.Rig, ms []schemas.Meter) {
+	t.Helper()
+	write := func(s schemas.Stream, n int, row func(i int) []string) {
+		f, err := os.Create(filepath.Join(dir, string(s)+".csv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = schemas.WriteCSV(f, s, n, row)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatalf("cannot write %s replay file: %v", s, err)
+		}
+	}
+	write(schemas.Licenses, len(ls), func(i int) []string { return ls[i].CSVRow() })
+	write(schemas.Rigs, len(rs), func(i int) []string { return rs[i].CSVRow() })
+	write(schemas.Meters, len(ms), func(i int) []string { return ms[i].CSVRow() })
 }
