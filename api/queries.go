@@ -366,19 +366,29 @@ func (q *Queries) Site(ctx context.Context, id string, from, to time.Time) (Site
 		d.Hourly = append(d.Hourly, PowerHour{Hour: h, MeteredKW: round3(kwh), RegisteredKW: round3(ix.SiteCapacityW(id, h) / 1000)})
 	}
 	slices.SortFunc(d.Hourly, func(a, b PowerHour) int { return a.Hour.Compare(b.Hour) })
-	d.Purchases, err = q.Store.OperatorPurchases(ctx, "", id, from, to)
+	d.Purchases, d.Daily, d.Alerts, err = q.ledger(ctx, "", id, id, hours, from, to)
 	if err != nil {
 		return SiteDetail{}, err
 	}
-	if d.Purchases == nil {
-		d.Purchases = []schemas.Purchase{}
+	return d, nil
+}
+
+// ledger returns what an operator's or a site's page shows beside its
+// power: the purchases over (from, to], consumption against them per
+// settlement day, and the alerts about the entity.
+func (q *Queries) ledger(ctx context.Context, operatorID, siteID, entityID string, hours []store.MeterHour, from, to time.Time) ([]schemas.Purchase, []EnergyDay, []schemas.Alert, error) {
+	ps, err := q.Store.OperatorPurchases(ctx, operatorID, siteID, from, to)
+	if err != nil {
+		return nil, nil, nil, err
 	}
-	d.Daily = q.daily(hours, d.Purchases)
-	d.Alerts, err = q.Store.ListAlerts(ctx, store.AlertFilter{EntityID: id, Limit: 500})
-	if d.Alerts == nil {
-		d.Alerts = []schemas.Alert{}
+	if ps == nil {
+		ps = []schemas.Purchase{}
 	}
-	return d, err
+	alerts, err := q.Store.ListAlerts(ctx, store.AlertFilter{EntityID: entityID, Limit: 500})
+	if alerts == nil {
+		alerts = []schemas.Alert{}
+	}
+	return ps, q.daily(hours, ps), alerts, err
 }
 
 // daily sums metered energy and purchases per settlement day.
@@ -479,18 +489,11 @@ func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (
 		f := ix.SiteFleet(s, to)
 		d.Sites = append(d.Sites, SiteSummary{SiteID: s, Machines: f.Machines, RegisteredKW: round3(f.TotalW / 1000), ConsumedKWh: round3(used[s])})
 	}
-	if d.Purchases, err = q.Store.OperatorPurchases(ctx, id, "", from, to); err != nil {
+	d.Purchases, d.Daily, d.Alerts, err = q.ledger(ctx, id, "", id, hours, from, to)
+	if err != nil {
 		return OperatorDetail{}, err
 	}
-	if d.Purchases == nil {
-		d.Purchases = []schemas.Purchase{}
-	}
-	d.Daily = q.daily(hours, d.Purchases)
-	d.Alerts, err = q.Store.ListAlerts(ctx, store.AlertFilter{EntityID: id, Limit: 500})
-	if d.Alerts == nil {
-		d.Alerts = []schemas.Alert{}
-	}
-	return d, err
+	return d, nil
 }
 
 // SearchHit is one registry record matching a search.

@@ -185,12 +185,21 @@ type rigReport struct {
 }
 
 func newRegistryRigCmd(g *globalFlags) *cobra.Command {
+	return newLookupCmd(g, "rig SERIAL|RIG_ID", "A rig's every registered version: status, site and licence over time",
+		"one serial or rig id", "no rig with id or serial %q in the registry", rigLookup, printRigReport)
+}
+
+// newLookupCmd builds an investigator's look-up of one registry entity:
+// load the registry, find the argument as it stood --at a time, print the
+// report as a table or, with --json, as JSON.
+func newLookupCmd[R any](g *globalFlags, use, short, what, notFound string,
+	lookup func(*registry.Index, string, time.Time) (R, bool), print func(io.Writer, R)) *cobra.Command {
 	var asJSON bool
 	var at atFlag
 	cmd := &cobra.Command{
-		Use:   "rig SERIAL|RIG_ID",
-		Short: "A rig's every registered version: status, site and licence over time",
-		Args:  exactArgs(1, "one serial or rig id"),
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(1, what),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t, err := at.time()
 			if err != nil {
@@ -200,14 +209,14 @@ func newRegistryRigCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, ok := rigLookup(ix, args[0], t)
+			rep, ok := lookup(ix, args[0], t)
 			if !ok {
-				return fmt.Errorf("no rig with id or serial %q in the registry", args[0])
+				return fmt.Errorf(notFound, args[0])
 			}
 			if asJSON {
 				return writeJSON(cmd.OutOrStdout(), rep)
 			}
-			printRigReport(cmd.OutOrStdout(), rep)
+			print(cmd.OutOrStdout(), rep)
 			return nil
 		},
 	}
@@ -308,35 +317,8 @@ type siteReport struct {
 }
 
 func newRegistrySiteCmd(g *globalFlags) *cobra.Command {
-	var asJSON bool
-	var at atFlag
-	cmd := &cobra.Command{
-		Use:   "site SITE_ID",
-		Short: "A site's registered capacity over time, its meters, licences and every rig version",
-		Args:  exactArgs(1, "one site id"),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := at.time()
-			if err != nil {
-				return err
-			}
-			ix, err := loadRegistry(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			rep, ok := siteLookup(ix, args[0], t)
-			if !ok {
-				return fmt.Errorf("no site %q in the registry", args[0])
-			}
-			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), rep)
-			}
-			printSiteReport(cmd.OutOrStdout(), rep)
-			return nil
-		},
-	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	at.register(cmd)
-	return cmd
+	return newLookupCmd(g, "site SITE_ID", "A site's registered capacity over time, its meters, licences and every rig version",
+		"one site id", "no site %q in the registry", siteLookup, printSiteReport)
 }
 
 func siteLookup(ix *registry.Index, site string, t time.Time) (siteReport, bool) {
