@@ -4,9 +4,11 @@
 GO      ?= go
 BIN     := bin/rigwatch
 PKGS    := ./...
-# Fuzz budgets are execution counts, not durations: with a duration, Go's
-# fuzz coordinator (go1.26, golang/go#75804) can report a spurious
-# "context deadline exceeded" failure when the time runs out mid-exec.
+# CI's fuzz budget is an execution count, not a duration: with a duration,
+# Go's fuzz coordinator (go1.26, golang/go#75804, fixed in go1.27) can end
+# a clean run with a bare "context deadline exceeded" when time runs out
+# mid-exec. make fuzz runs each target for a set time and tells that race
+# from a finding: a finding always writes its input under testdata/fuzz.
 FUZZTIME ?= 20000x
 
 .PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse chromium clean web-vendor
@@ -57,7 +59,7 @@ unit:
 	$(GO) test -count=1 -short $(PKGS)
 
 # fuzz-short runs every fuzz target briefly (CI, a few seconds each); fuzz
-# runs them for about two minutes each.
+# runs each for two minutes.
 FUZZ_TARGETS := \
 	./schemas:FuzzDecodeJSON \
 	./schemas:FuzzCSVDecode \
@@ -66,13 +68,22 @@ FUZZ_TARGETS := \
 	./api:FuzzParseSince \
 	./api:FuzzParseCalcInput
 fuzz-short:
-	@for t in $(FUZZ_TARGETS); do \
+	@log=$$(mktemp) && trap 'rm -f "$$log"' EXIT && \
+	for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$pkg $$name"; \
-		$(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) || exit 1; \
+		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
+		if $(GO) test $$pkg -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) >"$$log" 2>&1; then \
+			tail -n 1 "$$log"; continue; \
+		fi; \
+		cat "$$log"; \
+		if grep -q 'context deadline exceeded' "$$log" && ! grep -q 'Failing input written' "$$log"; then \
+			echo "fuzz $$name: no failing input; the go1.26 -fuzztime deadline race (golang/go#75804), not a finding"; \
+		else \
+			exit 1; \
+		fi; \
 	done
 fuzz:
-	$(MAKE) fuzz-short FUZZTIME=1000000x
+	$(MAKE) fuzz-short FUZZTIME=2m
 
 bench: clickhouse
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./registry/ ./store/
