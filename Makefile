@@ -62,6 +62,7 @@ unit:
 # runs each for two minutes.
 FUZZ_TARGETS := \
 	./schemas:FuzzDecodeJSON \
+	./schemas:FuzzScanReading \
 	./schemas:FuzzCSVDecode \
 	./ingest:FuzzSplitCSV \
 	./api:FuzzParseAlertFilter \

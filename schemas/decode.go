@@ -218,22 +218,11 @@ func DecodeJSON(s Stream, data []byte, b *Batch) error {
 		}
 		b.Meters = append(b.Meters, m)
 	case Readings:
-		var w wireReading
-		if err := unmarshal(data, &w); err != nil {
-			return err
+		r, ok, err := scanReading(data)
+		if !ok {
+			r, err = decodeReading(data)
 		}
-		r := Reading{
-			MeterID: f.str("meter_id", w.MeterID, true),
-			TS:      f.time("ts", w.TS, true),
-			KWh:     f.num("kwh", w.KWh, true),
-		}
-		if w.IntervalS != nil {
-			r.IntervalS = *w.IntervalS
-			if r.IntervalS == 0 && f.err == nil {
-				f.err = fieldErr("interval_s", RuleRange, "must be > 0, got 0")
-			}
-		}
-		if err := firstErr(f.err, r.Validate()); err != nil {
+		if err != nil {
 			return err
 		}
 		b.Readings = append(b.Readings, r)
@@ -258,6 +247,37 @@ func DecodeJSON(s Stream, data []byte, b *Batch) error {
 		return &FieldError{Reason: fmt.Sprintf("unknown stream %q", s)}
 	}
 	return nil
+}
+
+// decodeReading decodes a reading with encoding/json: every input that
+// scanReading leaves.
+func decodeReading(data []byte) (Reading, error) {
+	var w wireReading
+	if err := unmarshal(data, &w); err != nil {
+		return Reading{}, err
+	}
+	return buildReading(w.MeterID, w.TS, w.KWh, w.IntervalS)
+}
+
+// buildReading checks the decoded fields of a reading, nil where absent,
+// and builds it.
+func buildReading(meterID, ts *string, kwh *float64, intervalS *int32) (Reading, error) {
+	var f fields
+	r := Reading{
+		MeterID: f.str("meter_id", meterID, true),
+		TS:      f.time("ts", ts, true),
+		KWh:     f.num("kwh", kwh, true),
+	}
+	if intervalS != nil {
+		r.IntervalS = *intervalS
+		if r.IntervalS == 0 && f.err == nil {
+			f.err = fieldErr("interval_s", RuleRange, "must be > 0, got 0")
+		}
+	}
+	if err := firstErr(f.err, r.Validate()); err != nil {
+		return Reading{}, err
+	}
+	return r, nil
 }
 
 // Tombstone appends to b a deletion of key on registry stream s, taking
