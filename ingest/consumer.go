@@ -172,71 +172,83 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}()
 
+	// Decoding and storing overlap: while one batch is written and
+	// committed by the storer, the loop below decodes the next. There are
+	// two batches; the storer hands each back through free once it is
+	// stored, so at most one batch waits while another is written. free
+	// holds both, as it does after the last batch at shutdown.
+	lag := newLagTracker(c.cfg.Topic)
+	st := &storer{c: c, r: r, lag: lag, uncommitted: map[int]kafka.Message{}}
+	storeCtx, cancelStore := context.WithCancel(context.Background())
+	defer cancelStore()
+	work := make(chan pending)
+	free := make(chan *schemas.Batch, 2)
+	free <- &schemas.Batch{}
+	storerDone := make(chan struct{})
+	go func() {
+		defer close(storerDone)
+		st.run(storeCtx, work, free)
+	}()
+
 	b := &schemas.Batch{}
 	last := map[int]kafka.Message{}
 	consumed := consumedRecords.WithLabelValues(string(c.cfg.Stream))
-	lag := newLagTracker(c.cfg.Topic)
 	tick := time.NewTicker(c.cfg.FlushInterval)
 	defer tick.Stop()
-	// uncommitted holds, per partition, the last stored message whose offset
-	// is not committed yet. A failed commit is retried on every tick: with
-	// no new messages it would otherwise never be committed, the group's
-	// lag would never reach zero, and live detection, which waits for the
-	// context topics to be committed, would stall.
-	uncommitted := map[int]kafka.Message{}
-	commitFailures := 0
-	commit := func(fctx context.Context) {
-		if len(uncommitted) == 0 {
-			return
-		}
-		offs := make([]kafka.Message, 0, len(uncommitted))
-		for _, m := range uncommitted {
-			offs = append(offs, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-		}
-		if err := r.CommitMessages(fctx, offs...); err != nil {
-			// The records are stored; redelivering them changes nothing,
-			// so a failed commit is retried, not fatal. After a rebalance
-			// the partition's new owner redelivers and commits instead.
-			if commitFailures++; commitFailures == 1 || commitFailures%30 == 0 {
-				c.log.Warn("cannot commit offsets; retrying", zap.Int("attempts", commitFailures), zap.Error(err))
+	// handOver gives the batch to the storer, waiting for it when wait is
+	// set; it reports whether the storer took it.
+	handOver := func(wait bool) bool {
+		p := pending{b: b, last: last}
+		if wait {
+			select {
+			case work <- p:
+			case <-ctx.Done():
+				return false
 			}
-			if commitFailures >= 60 {
-				c.log.Warn("giving up committing offsets of partitions this consumer may no longer own")
-				clear(uncommitted)
-				commitFailures = 0
-			}
-			return
-		}
-		c.commits.Add(1)
-		for _, m := range offs {
-			lag.committed(m.Partition, m.Offset)
-		}
-		clear(uncommitted)
-		commitFailures = 0
-	}
-	flush := func(fctx context.Context) bool {
-		if len(last) == 0 {
-			commit(fctx)
-			return true
-		}
-		if !c.store(fctx, b) {
-			return false
-		}
-		for p, m := range last {
-			if u, ok := uncommitted[p]; !ok || m.Offset > u.Offset {
-				uncommitted[p] = m
+		} else {
+			select {
+			case work <- p:
+			default:
+				return false
 			}
 		}
-		b.Reset()
-		clear(last)
-		commit(fctx)
+		b, last = <-free, map[int]kafka.Message{}
 		return true
+	}
+	// shutdown stops fetching and gives the storer a bounded time to store
+	// and commit what is held; what it cannot store is redelivered after
+	// restart.
+	shutdown := func() error {
+		stopFetch()
+		sctx, cancel := context.WithTimeout(context.Background(), c.cfg.ShutdownTimeout)
+		defer cancel()
+		complete := true
+		if len(last) > 0 {
+			select {
+			case work <- pending{b: b, last: last}:
+			case <-sctx.Done():
+				complete = false
+			}
+		}
+		close(work)
+		select {
+		case <-storerDone:
+			complete = complete && st.clean
+		case <-sctx.Done():
+			cancelStore()
+			<-storerDone
+			complete = false
+		}
+		if !complete {
+			c.log.Warn("stopped with records not stored or not committed; they will be redelivered")
+		}
+		return nil
 	}
 	for {
 		select {
 		case m, ok := <-msgs:
 			if !ok {
-				return nil
+				return shutdown()
 			}
 			c.consumed.Add(1)
 			consumed.Inc()
@@ -246,29 +258,107 @@ func (c *Consumer) Run(ctx context.Context) error {
 				c.rejected.Add(1)
 			}
 			last[m.Partition] = m
-			if b.Len() >= c.cfg.MaxBatch && !flush(ctx) {
-				return c.shutdown(stopFetch, flush)
+			if b.Len() >= c.cfg.MaxBatch && !handOver(true) {
+				return shutdown()
 			}
 		case <-tick.C:
-			if !flush(ctx) {
-				return c.shutdown(stopFetch, flush)
+			// A partial batch goes when the storer is idle; while it is
+			// busy the batch grows, up to MaxBatch.
+			if len(last) > 0 {
+				handOver(false)
 			}
 		case <-ctx.Done():
-			return c.shutdown(stopFetch, flush)
+			return shutdown()
 		}
 	}
 }
 
-// shutdown stops fetching and makes a last bounded attempt to store and
-// commit what is held; what it cannot store is redelivered after restart.
-func (c *Consumer) shutdown(stopFetch func(), flush func(context.Context) bool) error {
-	stopFetch()
-	sctx, cancel := context.WithTimeout(context.Background(), c.cfg.ShutdownTimeout)
-	defer cancel()
-	if !flush(sctx) {
-		c.log.Warn("stopped with records not stored; they will be redelivered")
+// pending is a decoded batch and, per partition, its last message.
+type pending struct {
+	b    *schemas.Batch
+	last map[int]kafka.Message
+}
+
+// storer writes a consumer's batches in order and commits their offsets,
+// only after they are stored. It owns the uncommitted offsets.
+type storer struct {
+	c   *Consumer
+	r   *kafka.Reader
+	lag *lagTracker
+	// uncommitted holds, per partition, the last stored message whose
+	// offset is not committed yet. A failed commit is retried on every
+	// tick: with no new messages it would otherwise never be committed,
+	// the group's lag would never reach zero, and live detection, which
+	// waits for the context topics to be committed, would stall.
+	uncommitted    map[int]kafka.Message
+	commitFailures int
+	clean          bool // every batch handed over was stored and committed
+}
+
+// run stores and commits each batch from work, handing it back through
+// free, until work is closed or ctx ends.
+func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *schemas.Batch) {
+	tick := time.NewTicker(s.c.cfg.FlushInterval)
+	defer tick.Stop()
+	s.clean = true
+	for {
+		select {
+		case p, ok := <-work:
+			if !ok {
+				s.commit(ctx)
+				s.clean = s.clean && len(s.uncommitted) == 0
+				return
+			}
+			if !s.c.store(ctx, p.b) {
+				s.clean = false
+				return
+			}
+			for part, m := range p.last {
+				if u, ok := s.uncommitted[part]; !ok || m.Offset > u.Offset {
+					s.uncommitted[part] = m
+				}
+			}
+			p.b.Reset()
+			free <- p.b
+			s.commit(ctx)
+		case <-tick.C:
+			s.commit(ctx)
+		case <-ctx.Done():
+			s.clean = false
+			return
+		}
 	}
-	return nil
+}
+
+// commit commits the stored offsets not committed yet.
+func (s *storer) commit(ctx context.Context) {
+	if len(s.uncommitted) == 0 {
+		return
+	}
+	offs := make([]kafka.Message, 0, len(s.uncommitted))
+	for _, m := range s.uncommitted {
+		offs = append(offs, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+	}
+	if err := s.r.CommitMessages(ctx, offs...); err != nil {
+		// The records are stored; redelivering them changes nothing, so a
+		// failed commit is retried, not fatal. After a rebalance the
+		// partition's new owner redelivers and commits instead.
+		if s.commitFailures++; s.commitFailures == 1 || s.commitFailures%30 == 0 {
+			s.c.log.Warn("cannot commit offsets; retrying", zap.Int("attempts", s.commitFailures), zap.Error(err))
+		}
+		if s.commitFailures >= 60 {
+			s.c.log.Warn("giving up committing offsets of partitions this consumer may no longer own")
+			clear(s.uncommitted)
+			s.commitFailures = 0
+		}
+		return
+	}
+	s.c.commits.Add(1)
+	for _, m := range offs {
+		s.lag.committed(m.Partition, m.Offset)
+	}
+	clear(s.uncommitted)
+	s.commitFailures = 0
 }
 
 // store writes b, retrying with backoff until it succeeds or ctx ends, then
@@ -277,9 +367,16 @@ func (c *Consumer) store(ctx context.Context, b *schemas.Batch) bool {
 	delay := c.cfg.MinBackoff
 	for {
 		start := time.Now()
+		// The rejects go to their topic while the batch is written: a
+		// round trip to the broker need not wait for one to ClickHouse.
+		var published chan error
+		if c.rejects != nil && len(b.Rejects) > 0 {
+			published = make(chan error, 1)
+			go func() { published <- c.rejects.PublishRejects(ctx, b.Rejects) }()
+		}
 		err := c.w.WriteBatch(ctx, b)
-		if err == nil && c.rejects != nil && len(b.Rejects) > 0 {
-			err = c.rejects.PublishRejects(ctx, b.Rejects)
+		if published != nil {
+			err = errors.Join(err, <-published)
 		}
 		if err == nil {
 			observeInsert(c.cfg.Stream, b, time.Since(start))

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,10 +55,11 @@ func observeInsert(s schemas.Stream, b *schemas.Batch, d time.Duration) {
 // lagTracker keeps a consumer's lag gauge per partition: the partition's
 // high-water mark, as the last message taken from it reported, less the
 // next offset to commit. Like the lag Kafka's own tools report, it counts
-// what is fetched but not yet stored and committed. Not safe for concurrent
-// use: the consumer's loop owns it.
+// what is fetched but not yet stored and committed. The consumer's loop
+// notes what it takes, its storer what it commits.
 type lagTracker struct {
 	topic string
+	mu    sync.Mutex
 	parts map[int]*partLag
 }
 
@@ -85,6 +87,8 @@ func (l *lagTracker) part(p int) *partLag {
 // after a commit, or after the partition is assigned, stands at the group's
 // committed position.
 func (l *lagTracker) taken(p int, offset, hwm int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	pl := l.part(p)
 	if !pl.pending {
 		pl.next, pl.pending = offset, true
@@ -95,6 +99,8 @@ func (l *lagTracker) taken(p int, offset, hwm int64) {
 
 // committed notes that partition p is committed up to and including offset.
 func (l *lagTracker) committed(p int, offset int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	pl := l.part(p)
 	pl.next, pl.pending = offset+1, false
 	pl.gauge.Set(float64(max(pl.hwm-pl.next, 0)))
