@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"context"
 	"os"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/rigwatch/rigwatch/internal/localkafka"
 	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 // dirtyBench is the full scale: 1,000,000 inputs, 1% garbage of every kind
@@ -48,10 +50,11 @@ func BenchmarkDirtyVsClean(b *testing.B) {
 		}
 		var took [2]time.Duration
 		for i := 0; i < b.N; i++ {
-			for _, k := range [][2]int{{0, 1}, {1, 0}}[i%2] {
+			for _, k := range order() {
 				clean := k == 0
 				b.StopTimer()
 				st := testenv.Store(b)
+				quiesce(b, ctx, st)
 				b.StartTimer()
 				start := time.Now()
 				if _, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dirs[clean]}, st, nil, nil); err != nil {
@@ -76,9 +79,7 @@ func BenchmarkDirtyVsClean(b *testing.B) {
 		}
 		var took [2]time.Duration
 		for i := 0; i < b.N; i++ {
-			// Alternate which goes first, so that neither gains from
-			// warming up the other.
-			for _, k := range [][2]int{{0, 1}, {1, 0}}[i%2] {
+			for _, k := range order() {
 				b.StopTimer()
 				st := testenv.Store(b)
 				// 10 MB values need a broker that takes them: raise its
@@ -90,6 +91,7 @@ func BenchmarkDirtyVsClean(b *testing.B) {
 				}
 				produce(b, ctx, br.Addrs(), "b.readings", sp.Oversize, msgs[k])
 				rejW := ingest.NewWriter(br.Addrs(), schemas.RejectsTopic, nil)
+				quiesce(b, ctx, st)
 				b.StartTimer()
 				stats, d := consume(b, ctx, br.Addrs(), st, schemas.Readings, "b.readings", "g", 0, ingest.KafkaRejects{W: rejW}, nil)
 				took[k] += d
@@ -105,6 +107,35 @@ func BenchmarkDirtyVsClean(b *testing.B) {
 		}
 		report(b, sp.N, took)
 	})
+}
+
+// runs counts the runs of the benchmark's halves, across -count too.
+var runs int
+
+// order alternates which half, clean (0) or dirty (1), goes first, so that
+// neither always runs in the other's wake.
+func order() [2]int {
+	runs++
+	if runs%2 == 1 {
+		return [2]int{0, 1}
+	}
+	return [2]int{1, 0}
+}
+
+// quiesce lets what an earlier run left behind finish before the next is
+// timed: ClickHouse merging the parts it inserted, and the Go heap.
+func quiesce(b *testing.B, ctx context.Context, st *store.Store) {
+	b.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var n uint64
+		if err := st.Conn().QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&n); err != nil {
+			b.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	runtime.GC()
 }
 
 // report turns the clean and dirty durations of b.N runs into rows/s.
