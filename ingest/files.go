@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/rigwatch/rigwatch/schemas"
 )
@@ -88,7 +90,7 @@ type countingReader struct {
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	*c.n += int64(n)
+	atomic.AddInt64(c.n, int64(n))
 	return n, err
 }
 
@@ -154,6 +156,76 @@ func (l *lineReader) next() (line []byte, num int64, size int, tooLong bool, err
 			return b, l.line, content, true, nil
 		}
 		return b, l.line, content, false, nil
+	}
+}
+
+// A readLine is one line as the feed hands it over.
+type readLine struct {
+	off, end int    // the line (or a too-long line's head) is chunk.buf[off:end]
+	num      int64  // line number
+	size     int    // length of the whole line
+	tooLong  bool   // longer than the limit
+	digest   string // SHA-256 of a too-long line
+}
+
+// A lineChunk is a run of lines read ahead, copied into one buffer.
+type lineChunk struct {
+	buf   []byte
+	lines []readLine
+	err   error // the read error met after these lines; nil at the end of the file
+}
+
+func (c *lineChunk) line(l readLine) []byte { return c.buf[l.off:l.end] }
+
+// Limits of one chunk: lines, and bytes beyond which no line is added.
+const (
+	chunkLines = 4096
+	chunkBytes = 1 << 20
+)
+
+// feedLines reads lr ahead in its own goroutine, so that reading, splitting
+// and hashing lines overlap with decoding them. It sends chunks of lines to
+// out, taking empty ones from free, and closes out at the end of the file,
+// after a read error, or when ctx ends.
+func feedLines(ctx context.Context, lr *lineReader, free <-chan *lineChunk, out chan<- *lineChunk) {
+	defer close(out)
+	for {
+		var c *lineChunk
+		select {
+		case c = <-free:
+		case <-ctx.Done():
+			return
+		}
+		c.buf, c.lines, c.err = c.buf[:0], c.lines[:0], nil
+		eof := false
+		for len(c.lines) < chunkLines && len(c.buf) < chunkBytes {
+			line, num, size, tooLong, err := lr.next()
+			if errors.Is(err, io.EOF) {
+				eof = true
+				break
+			}
+			if err != nil {
+				c.err, eof = err, true
+				break
+			}
+			l := readLine{off: len(c.buf), num: num, size: size, tooLong: tooLong}
+			c.buf = append(c.buf, line...)
+			l.end = len(c.buf)
+			if tooLong {
+				l.digest = lr.digest()
+			}
+			c.lines = append(c.lines, l)
+		}
+		if len(c.lines) > 0 || c.err != nil {
+			select {
+			case out <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if eof {
+			return
+		}
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
@@ -204,24 +203,52 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 	}
 	defer closeFile()
 	name, _ := filepath.Abs(f.Path)
-	lr := newLineReader(r, dec.max())
+	// Lines are read ahead by feedLines; three chunks keep it a chunk or
+	// two ahead of the decoder.
+	fctx, stopFeed := context.WithCancel(ctx)
+	chunks, freeChunks := make(chan *lineChunk, 1), make(chan *lineChunk, 3)
+	for range 3 {
+		freeChunks <- &lineChunk{}
+	}
+	go feedLines(fctx, newLineReader(r, dec.max()), freeChunks, chunks)
+	defer func() {
+		// The feed must be done with the file before it is closed.
+		stopFeed()
+		for range chunks {
+		}
+	}()
 	var csvDec *schemas.CSVDecoder
 	var cells []string
 	var n int64
+	var c *lineChunk
+	var at int
 	for {
-		line, num, size, tooLong, err := lr.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return n, fmt.Errorf("cannot read %s: %w", f.Path, err)
-		}
-		if n%4096 == 0 {
+		if c == nil || at == len(c.lines) {
+			if c != nil {
+				if c.err != nil {
+					return n, fmt.Errorf("cannot read %s: %w", f.Path, c.err)
+				}
+				freeChunks <- c
+			}
+			var ok bool
+			if c, ok = <-chunks; !ok {
+				if ctx.Err() != nil {
+					return n, ctx.Err()
+				}
+				break
+			}
+			at = 0
 			if ctx.Err() != nil {
 				return n, ctx.Err()
 			}
-			report(*progress)
+			report(atomic.LoadInt64(progress))
+			if len(c.lines) == 0 {
+				continue
+			}
 		}
+		rl := c.lines[at]
+		at++
+		line, num, size, tooLong := c.line(rl), rl.num, rl.size, rl.tooLong
 		if f.CSV && csvDec == nil {
 			if tooLong {
 				return n, fmt.Errorf("%s: header line is longer than %d bytes", f.Path, dec.max())
@@ -247,7 +274,7 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			cur.Rejects = append(cur.Rejects, NewReject(f.Stream, src, line,
 				&schemas.FieldError{Rule: schemas.RuleSize, Reason: fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", size, dec.max())}))
 			cur.Rejects[len(cur.Rejects)-1].RawSize = int64(size)
-			cur.Rejects[len(cur.Rejects)-1].RawSHA256 = lr.digest()
+			cur.Rejects[len(cur.Rejects)-1].RawSHA256 = rl.digest
 		case f.CSV:
 			var cerr error
 			cells, cerr = splitCSV(line, cells)
