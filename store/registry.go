@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -29,6 +30,56 @@ const LoadBatch = 50_000
 // returned error then wraps registry.ErrInvalidInput; any other error means
 // the registry could not be read.
 func (s *Store) LoadRegistry(ctx context.Context, ix *registry.Index) error {
+	return s.LoadRegistryScope(ctx, ix, Scope{})
+}
+
+// A Scope narrows LoadRegistry to the records one look-up needs: every
+// licence (there are tens), and every version of the rigs and meters it
+// names, so that whatever the Index answers about them is what a full load
+// would answer. The zero Scope names everything.
+type Scope struct {
+	rigs, meters *filter // nil: all
+}
+
+// filter is a condition on a table, {db} standing for the database.
+type filter struct {
+	where string
+	args  []any
+}
+
+var noRows = &filter{where: "0"}
+
+// RigScope names the rigs with id or serial q, and no meters.
+func RigScope(q string) Scope {
+	return Scope{rigs: &filter{"rig_id IN (SELECT rig_id FROM {db}.rigs WHERE rig_id = ? OR serial = ?)", []any{q, q}}, meters: noRows}
+}
+
+// SiteScope names every rig and meter that was ever at site.
+func SiteScope(site string) Scope {
+	return Scope{
+		rigs:   &filter{"rig_id IN (SELECT rig_id FROM {db}.rigs WHERE site_id = ?)", []any{site}},
+		meters: &filter{"meter_id IN (SELECT meter_id FROM {db}.meters WHERE site_id = ?)", []any{site}},
+	}
+}
+
+// OperatorScope names every rig that ever belonged to operator, and no
+// meters.
+func OperatorScope(operator string) Scope {
+	return Scope{rigs: &filter{"rig_id IN (SELECT rig_id FROM {db}.rigs WHERE operator_id = ?)", []any{operator}}, meters: noRows}
+}
+
+// clause renders f as a WHERE clause over database db, with its arguments.
+func (f *filter) clause(db string) (string, []any) {
+	if f == nil {
+		return "", nil
+	}
+	return " WHERE " + strings.ReplaceAll(f.where, "{db}", db), f.args
+}
+
+// LoadRegistryScope is LoadRegistry narrowed to scope.
+func (s *Store) LoadRegistryScope(ctx context.Context, ix *registry.Index, scope Scope) error {
+	meterWhere, meterArgs := scope.meters.clause(s.db)
+	rigWhere, rigArgs := scope.rigs.clause(s.db)
 	var refused []error
 	note := func(err error) {
 		if err != nil {
@@ -50,7 +101,7 @@ func (s *Store) LoadRegistry(ctx context.Context, ix *registry.Index) error {
 		return err
 	}
 	err = load(ctx, s, "meters",
-		"SELECT meter_id, feeder_id, role, class, site_id, oblast, updated_at, deleted, version FROM "+s.db+".meters FINAL ORDER BY updated_at",
+		"SELECT meter_id, feeder_id, role, class, site_id, oblast, updated_at, deleted, version FROM "+s.db+".meters FINAL"+meterWhere+" ORDER BY updated_at",
 		func(rows driver.Rows, m *schemas.Meter) error {
 			var del uint8
 			if err := rows.Scan(&m.MeterID, &m.FeederID, &m.Role, &m.Class, &m.SiteID, &m.Oblast, &m.UpdatedAt, &del, &m.Version); err != nil {
@@ -59,12 +110,12 @@ func (s *Store) LoadRegistry(ctx context.Context, ix *registry.Index) error {
 			m.UpdatedAt, m.Deleted = fromDB(m.UpdatedAt), del != 0
 			return nil
 		},
-		func(ms []schemas.Meter) { note(ix.ApplyMeters(ms)) })
+		func(ms []schemas.Meter) { note(ix.ApplyMeters(ms)) }, meterArgs...)
 	if err != nil {
 		return err
 	}
 	err = load(ctx, s, "rigs",
-		"SELECT rig_id, serial, model, rated_power_w, hashrate_ths, operator_id, license_id, site_id, status, updated_at, deleted, version FROM "+s.db+".rigs FINAL ORDER BY updated_at",
+		"SELECT rig_id, serial, model, rated_power_w, hashrate_ths, operator_id, license_id, site_id, status, updated_at, deleted, version FROM "+s.db+".rigs FINAL"+rigWhere+" ORDER BY updated_at",
 		func(rows driver.Rows, r *schemas.Rig) error {
 			var del uint8
 			if err := rows.Scan(&r.RigID, &r.Serial, &r.Model, &r.RatedPowerW, &r.HashrateTHs, &r.OperatorID, &r.LicenseID, &r.SiteID, &r.Status, &r.UpdatedAt, &del, &r.Version); err != nil {
@@ -73,7 +124,7 @@ func (s *Store) LoadRegistry(ctx context.Context, ix *registry.Index) error {
 			r.UpdatedAt, r.Deleted = fromDB(r.UpdatedAt), del != 0
 			return nil
 		},
-		func(rs []schemas.Rig) { note(ix.ApplyRigs(rs)) })
+		func(rs []schemas.Rig) { note(ix.ApplyRigs(rs)) }, rigArgs...)
 	if err != nil {
 		return err
 	}
@@ -95,10 +146,10 @@ func fromDB(t time.Time) time.Time {
 // load runs query and hands its rows to apply in batches of LoadBatch,
 // scanning the next batch while apply works on the previous one. Batches
 // are reused, so apply must not keep the slice.
-func load[T any](ctx context.Context, s *Store, what, query string, scan func(driver.Rows, *T) error, apply func([]T)) error {
+func load[T any](ctx context.Context, s *Store, what, query string, scan func(driver.Rows, *T) error, apply func([]T), args ...any) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rows, err := s.conn.Query(ctx, query)
+	rows, err := s.conn.Query(ctx, query, args...)
 	if err != nil {
 		return fmt.Errorf("cannot read %s from %s: %w", what, s.db, err)
 	}

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 // The package's tests share one private ClickHouse server, started on first
@@ -216,5 +218,117 @@ func TestLoadRegistryNational(t *testing.T) {
 	}
 	if n := len(ix.Check(at)); n != 0 {
 		t.Errorf("a clean generated registry raises %d alerts after the round trip", n)
+	}
+}
+
+// TestLoadRegistryScope checks that a look-up's narrowed load answers what
+// a full load answers about the rigs, sites and operators it names, with a
+// rig moving between sites and operators, a decommission, a tombstone and a
+// site meter moving site, and that it loads less.
+func TestLoadRegistryScope(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := testenv.Store(t)
+	ls, rs, ms := registry.GenerateNational(11, 5_000, 6)
+	b := &schemas.Batch{Licenses: ls, Rigs: rs, Meters: ms}
+	var mover, gone, dead schemas.Rig
+	for _, r := range rs {
+		switch {
+		case mover.RigID == "":
+			mover = r
+		case gone.RigID == "" && r.SiteID == mover.SiteID:
+			gone = r
+		case dead.RigID == "" && r.SiteID != mover.SiteID && r.OperatorID != mover.OperatorID:
+			dead = r
+		}
+	}
+	if gone.RigID == "" || dead.RigID == "" {
+		t.Fatal("the generated registry has no second rig at the mover's site, or no rig elsewhere")
+	}
+	// The mover goes to dead's site and operator, dead is decommissioned,
+	// gone is deleted, and a meter of the mover's site moves to dead's.
+	moved := mover
+	moved.SiteID, moved.OperatorID, moved.LicenseID, moved.UpdatedAt = dead.SiteID, dead.OperatorID, dead.LicenseID, mover.UpdatedAt.AddDate(0, 0, 20)
+	decom := dead
+	decom.Status, decom.UpdatedAt = schemas.RigDecommissioned, dead.UpdatedAt.AddDate(0, 0, 30)
+	b.Rigs = append(b.Rigs, moved, decom)
+	if err := schemas.Tombstone(schemas.Rigs, gone.RigID, gone.UpdatedAt.AddDate(0, 0, 10), b); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.SiteID == mover.SiteID {
+			m.SiteID, m.UpdatedAt = dead.SiteID, m.UpdatedAt.AddDate(0, 0, 25)
+			b.Meters = append(b.Meters, m)
+			break
+		}
+	}
+	for i := range b.Rigs {
+		b.Rigs[i].Version = uint64(i + 1)
+	}
+	for i := range b.Meters {
+		b.Meters[i].Version = uint64(i + 1)
+	}
+	if err := s.WriteBatch(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	full := newIndex(t)
+	if err := s.LoadRegistry(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	scoped := func(sc store.Scope) *registry.Index {
+		ix := newIndex(t)
+		if err := s.LoadRegistryScope(ctx, ix, sc); err != nil {
+			t.Fatal(err)
+		}
+		return ix
+	}
+	last := mover.UpdatedAt.AddDate(0, 0, 60)
+	times := []time.Time{mover.UpdatedAt.Add(-time.Hour), mover.UpdatedAt, moved.UpdatedAt, decom.UpdatedAt, last}
+	same := func(what string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: scoped load %.300v, full load %.300v", what, fmt.Sprintf("%+v", got), fmt.Sprintf("%+v", want))
+		}
+	}
+	narrower := func(what string, ix *registry.Index) {
+		t.Helper()
+		if got, all := ix.Stats(last).ActiveRigs, full.Stats(last).ActiveRigs; got >= all {
+			t.Errorf("%s: the scoped load holds %d active rigs, the full one %d", what, got, all)
+		}
+	}
+
+	for _, site := range []string{mover.SiteID, dead.SiteID} {
+		ix := scoped(store.SiteScope(site))
+		narrower(site, ix)
+		same(site+" history", ix.SiteHistory(site), full.SiteHistory(site))
+		same(site+" capacity changes", ix.CapacityChanges(site, times[0].AddDate(-1, 0, 0), last), full.CapacityChanges(site, times[0].AddDate(-1, 0, 0), last))
+		for _, at := range times {
+			same(site+" fleet", ix.SiteFleet(site, at), full.SiteFleet(site, at))
+			same(site+" meters", ix.SiteMeters(site, at), full.SiteMeters(site, at))
+			o1, ok1 := ix.SiteOblast(site, at)
+			o2, ok2 := full.SiteOblast(site, at)
+			same(site+" oblast", []any{o1, ok1}, []any{o2, ok2})
+		}
+	}
+	for _, r := range []schemas.Rig{mover, gone, dead} {
+		for _, q := range []string{r.RigID, r.Serial} {
+			ix := scoped(store.RigScope(q))
+			narrower(q, ix)
+			same(q+" history", ix.RigHistory(r.RigID), full.RigHistory(r.RigID))
+			same(q+" by serial", ix.RigBySerial(r.Serial), full.RigBySerial(r.Serial))
+			for _, at := range times {
+				r1, ok1 := ix.RigAt(r.RigID, at)
+				r2, ok2 := full.RigAt(r.RigID, at)
+				same(q+" at", []any{r1, ok1}, []any{r2, ok2})
+				same(q+" licence valid", ix.LicenseValid(r.LicenseID, at), full.LicenseValid(r.LicenseID, at))
+			}
+		}
+	}
+	for _, op := range []string{mover.OperatorID, dead.OperatorID} {
+		ix := scoped(store.OperatorScope(op))
+		narrower(op, ix)
+		for _, at := range times {
+			same(op+" fleet", ix.OperatorFleet(op, at), full.OperatorFleet(op, at))
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 // calcOutput is what `rigwatch calc --json` prints: the calculator's result
@@ -83,7 +84,11 @@ func newCalcCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				ix, err := loadRegistry(cmd.Context(), g)
+				scope := store.SiteScope(site)
+				if operator != "" {
+					scope = store.OperatorScope(operator)
+				}
+				ix, err := loadRegistry(cmd.Context(), g, scope)
 				if err != nil {
 					return err
 				}

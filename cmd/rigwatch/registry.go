@@ -15,6 +15,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 func newRegistryCmd(g *globalFlags) *cobra.Command {
@@ -49,13 +50,13 @@ func (a *atFlag) time() (time.Time, error) {
 }
 
 // loadRegistry opens storage (no broker) and rebuilds the registry from it.
-func loadRegistry(ctx context.Context, g *globalFlags) (*registry.Index, error) {
+func loadRegistry(ctx context.Context, g *globalFlags, scope store.Scope) (*registry.Index, error) {
 	rt, err := openRuntime(ctx, g, false)
 	if err != nil {
 		return nil, err
 	}
 	defer rt.close()
-	return rt.loadRegistry(ctx)
+	return rt.loadRegistryScope(ctx, scope)
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -76,7 +77,7 @@ func newRegistryStatsCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ix, err := loadRegistry(cmd.Context(), g)
+			ix, err := loadRegistry(cmd.Context(), g, store.Scope{})
 			if err != nil {
 				return err
 			}
@@ -186,13 +187,13 @@ type rigReport struct {
 
 func newRegistryRigCmd(g *globalFlags) *cobra.Command {
 	return newLookupCmd(g, "rig SERIAL|RIG_ID", "A rig's every registered version: status, site and licence over time",
-		"one serial or rig id", "no rig with id or serial %q in the registry", rigLookup, printRigReport)
+		"one serial or rig id", "no rig with id or serial %q in the registry", store.RigScope, rigLookup, printRigReport)
 }
 
 // newLookupCmd builds an investigator's look-up of one registry entity:
 // load the registry, find the argument as it stood --at a time, print the
 // report as a table or, with --json, as JSON.
-func newLookupCmd[R any](g *globalFlags, use, short, what, notFound string,
+func newLookupCmd[R any](g *globalFlags, use, short, what, notFound string, scope func(string) store.Scope,
 	lookup func(*registry.Index, string, time.Time) (R, bool), print func(io.Writer, R)) *cobra.Command {
 	var asJSON bool
 	var at atFlag
@@ -205,7 +206,9 @@ func newLookupCmd[R any](g *globalFlags, use, short, what, notFound string,
 			if err != nil {
 				return err
 			}
-			ix, err := loadRegistry(cmd.Context(), g)
+			// Only the records of what is looked up: a national registry
+			// loads in seconds, one site's part in milliseconds.
+			ix, err := loadRegistry(cmd.Context(), g, scope(args[0]))
 			if err != nil {
 				return err
 			}
@@ -318,7 +321,7 @@ type siteReport struct {
 
 func newRegistrySiteCmd(g *globalFlags) *cobra.Command {
 	return newLookupCmd(g, "site SITE_ID", "A site's registered capacity over time, its meters, licences and every rig version",
-		"one site id", "no site %q in the registry", siteLookup, printSiteReport)
+		"one site id", "no site %q in the registry", store.SiteScope, siteLookup, printSiteReport)
 }
 
 func siteLookup(ix *registry.Index, site string, t time.Time) (siteReport, bool) {

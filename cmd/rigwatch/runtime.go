@@ -138,12 +138,17 @@ func (rt *runtime) close() {
 
 // loadRegistry rebuilds the in-memory registry from storage.
 func (rt *runtime) loadRegistry(ctx context.Context) (*registry.Index, error) {
+	return rt.loadRegistryScope(ctx, store.Scope{})
+}
+
+// loadRegistryScope loads the part of the registry scope names.
+func (rt *runtime) loadRegistryScope(ctx context.Context, scope store.Scope) (*registry.Index, error) {
 	ix, err := registry.New(registry.Config{}, rt.log)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	if err := rt.store.LoadRegistry(ctx, ix); err != nil {
+	if err := rt.store.LoadRegistryScope(ctx, ix, scope); err != nil {
 		if !errors.Is(err, registry.ErrInvalidInput) {
 			return nil, err
 		}
