@@ -49,7 +49,8 @@ func (a *atFlag) time() (time.Time, error) {
 	return t.UTC(), nil
 }
 
-// loadRegistry opens storage (no broker) and rebuilds the registry from it.
+// loadRegistry opens storage (no broker) and rebuilds from it the part of
+// the registry scope names (all of it for the zero Scope).
 func loadRegistry(ctx context.Context, g *globalFlags, scope store.Scope) (*registry.Index, error) {
 	rt, err := openRuntime(ctx, g, false)
 	if err != nil {
