@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -606,5 +608,53 @@ func TestBadInputRejectNearLimit(t *testing.T) {
 	}
 	if size != int64(len(bad)) || len(raw) != len(bad) {
 		t.Errorf("reject keeps %d of %d bytes (raw_size %d); the table should keep all of an input under the limit", len(raw), len(bad), size)
+	}
+}
+
+// TestOversizeRejectDescribesWholeInput checks that the reject of an input
+// over the limit, kept only by its head, still carries the size and the
+// SHA-256 of all of it, from Kafka and from a replayed line.
+func TestOversizeRejectDescribesWholeInput(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	v := oversizeJSON(dirtySpec{Meters: 1, Oversize: 300 << 10}, "M00000", "2025-10-01T00:15:00Z")
+	want := sha256.Sum256(v)
+	br := testenv.Broker(t, "t.whole")
+	produce(t, ctx, br.Addrs(), "t.whole", 0, []kafka.Message{{Key: []byte("M00000"), Value: v}})
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "readings.jsonl"), append(v, '\r', '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := testenv.Store(t)
+	const limit = 64 << 10
+	consume(t, ctx, br.Addrs(), st, schemas.Readings, "t.whole", "g", limit, nil, nil)
+	if _, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir, MaxLine: limit}, st, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := st.Conn().Query(ctx, "SELECT source, raw_size, raw_sha256, length(raw) FROM "+st.Database()+".rejects FINAL ORDER BY source")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var src, sha string
+		var size int64
+		var kept uint64
+		if err := rows.Scan(&src, &size, &sha, &kept); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		// The raw bytes are kept whole up to the default message limit,
+		// a replayed line's only up to its head.
+		if size != int64(len(v)) || sha != hex.EncodeToString(want[:]) || kept == 0 || kept != uint64(len(v)) && kept > ingest.RawCut {
+			t.Errorf("%s: raw_size %d, raw_sha256 %s, %d bytes kept; want %d, %x, all or at most %d", src, size, sha, kept, len(v), want, ingest.RawCut)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("%d rejects, want 2 (one from Kafka, one from the file)", n)
 	}
 }
