@@ -113,6 +113,12 @@ func stamp(b *schemas.Batch, s schemas.Stream, from int) {
 // NewReject builds the reject of raw input from src that failed with err.
 func NewReject(s schemas.Stream, src Source, raw []byte, err error) schemas.Reject {
 	sum := sha256.Sum256(raw)
+	return newReject(s, src, raw, int64(len(raw)), hex.EncodeToString(sum[:]), err)
+}
+
+// newReject builds a reject whose input, of size bytes with the given
+// SHA-256, is known only by raw, all of it or its head.
+func newReject(s schemas.Stream, src Source, raw []byte, size int64, sha string, err error) schemas.Reject {
 	keep := raw
 	if len(keep) > schemas.DefaultMaxMessageBytes {
 		keep = keep[:RawCut]
@@ -127,8 +133,8 @@ func NewReject(s schemas.Stream, src Source, raw []byte, err error) schemas.Reje
 		Rule:       schemas.RuleOf(err),
 		Reason:     err.Error(),
 		Raw:        append([]byte(nil), keep...),
-		RawSize:    int64(len(raw)),
-		RawSHA256:  hex.EncodeToString(sum[:]),
+		RawSize:    size,
+		RawSHA256:  sha,
 		ReceivedAt: time.Now().UTC().Truncate(time.Second),
 	}
 }

@@ -271,10 +271,9 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 		cur := *b
 		switch {
 		case tooLong:
-			cur.Rejects = append(cur.Rejects, NewReject(f.Stream, src, line,
+			// line is the head of it; the feed hashed the whole.
+			cur.Rejects = append(cur.Rejects, newReject(f.Stream, src, line, int64(size), rl.digest,
 				&schemas.FieldError{Rule: schemas.RuleSize, Reason: fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", size, dec.max())}))
-			cur.Rejects[len(cur.Rejects)-1].RawSize = int64(size)
-			cur.Rejects[len(cur.Rejects)-1].RawSHA256 = rl.digest
 		case f.CSV:
 			var cerr error
 			cells, cerr = splitCSV(line, cells)
