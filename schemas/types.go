@@ -175,11 +175,28 @@ const (
 	KindPurchaseShortfall = "purchase_shortfall"
 	KindOversizedPurchase = "oversized_purchase"
 	KindRegistryViolation = "registry_violation"
+	// KindTopologyChange is not theft: two feeders' head meters disagree
+	// with their registered meters by mirrored amounts, as when a block of
+	// customers is served from a neighbouring feeder (switching for
+	// maintenance or an outage) and no meter record says so.
+	KindTopologyChange = "topology_change"
+	// KindDataQuality is not theft: readings that cannot be a real load,
+	// such as a meter stuck at one value.
+	KindDataQuality = "data_quality"
 )
 
 // AlertKinds lists every alert kind.
 var AlertKinds = []string{KindOverCapacity, KindUnregisteredLoad, KindFeederImbalance,
-	KindPurchaseShortfall, KindOversizedPurchase, KindRegistryViolation}
+	KindPurchaseShortfall, KindOversizedPurchase, KindRegistryViolation, KindTopologyChange, KindDataQuality}
+
+// SuspectMeter is one entry of a feeder_imbalance alert's
+// evidence.suspect_meters: a meter of the feeder ranked by how much of the
+// missing energy it most likely hides.
+type SuspectMeter struct {
+	MeterID string  `json:"meter_id"`
+	Score   float64 `json:"score"`
+	EstKWh  float64 `json:"est_kwh"`
+}
 
 // Alert severities.
 const (
