@@ -76,7 +76,9 @@ func (r *run) capDays(s *siteSeries) map[int]capDay {
 		}
 		var d capDay
 		buf = buf[:0]
-		for day := ds - r.lookH; day < ds; day += 24 {
+		// A site's own best day of the last week: over a longer look
+		// curtailment and utilisation drift make it unreachable.
+		for day := ds - min(r.lookH, 7*24); day < ds; day += 24 {
 			n0 := len(buf)
 			for k := max(day, 0); k < day+24; k++ {
 				if x, ok := s.ratio(k); ok {

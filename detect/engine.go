@@ -28,8 +28,8 @@ type Engine struct {
 	mu     sync.Mutex
 	lastTo time.Time           // where the previous call ended
 	eps    map[string]*episode // open findings by kind and entity
-	// settled purchase periods: operator -> local day start (Unix s) -> sums
-	days map[string]map[int64]daySums
+	// accounts are the operators' prepaid balances as last settled
+	accounts map[string]*account
 }
 
 // New returns an Engine reading the registry through reg.
@@ -44,7 +44,7 @@ func New(cfg Config, reg Registry, log *zap.Logger) (*Engine, error) {
 		log = zap.NewNop()
 	}
 	return &Engine{cfg: cfg.withDefaults(), reg: reg, log: log.With(zap.String("component", "detect")),
-		eps: map[string]*episode{}, days: map[string]map[int64]daySums{}}, nil
+		eps: map[string]*episode{}, accounts: map[string]*account{}}, nil
 }
 
 // Config returns the engine's configuration with defaults applied.
@@ -71,7 +71,7 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	evalFrom := first
 	if e.lastTo.IsZero() || !from.Equal(e.lastTo) {
 		e.eps = map[string]*episode{}
-		e.days = map[string]map[int64]daySums{}
+		e.accounts = map[string]*account{}
 		evalFrom = first.Add(-e.cfg.Warmup)
 	}
 	e.lastTo = to
@@ -93,7 +93,7 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	r.off = int64(off)
 	r.lookH = int(e.cfg.Lookback / time.Hour)
 
-	for _, step := range []func() error{r.overCapacity, r.unregistered, r.imbalance} {
+	for _, step := range []func() error{r.overCapacity, r.unregistered, r.imbalance, r.quality} {
 		if err := ctx.Err(); err != nil {
 			e.lastTo = time.Time{}
 			return nil, err
@@ -117,6 +117,9 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	for _, k := range keys {
 		ep := e.eps[k]
 		if ep.touched {
+			if ep.refresh != nil {
+				ep.refresh(r, ep)
+			}
 			out = append(out, ep.alert(&e.cfg))
 			ep.touched = false
 		}
@@ -161,7 +164,8 @@ type run struct {
 	out                    []schemas.Alert
 	owners                 map[string][]schemas.Rig
 	siteCache              []*siteSeries
-	peerCache              map[string][24]float64
+	feederCache            []*feederSeries
+	peerCache              map[string]peerProfile
 }
 
 // hod returns the local hour of day of grid hour h.
@@ -192,12 +196,27 @@ type episode struct {
 	// rule state frozen at detection
 	level, ref, cut float64
 	refOwn          bool
-	hodBase         [24]float64
-	la, lb          float64 // feeder loss model: loss = la*M + lb*M^2
+	usual           [48]float64 // unregistered_load: usual kW by slot (weekday, weekend hours)
+	idle            [24]bool    // unregistered_load: hours the meter is normally idle
+	minedDays       map[int64]bool
+	loss            lossModel // feeder_imbalance, topology_change: the feeder's normal losses
 	model           string
+	related         string                 // topology_change: the other feeder
+	suspects        []schemas.SuspectMeter // feeder_imbalance
+	closeAfter      time.Duration          // 0: Config.CloseAfter
+	// feeder_imbalance re-judges its loss model each local day and re-sums
+	// its figures with it; hours before carryTo (no longer in the grid)
+	// keep the figures they were summed with.
+	modelDay int64
+	carry    sums
+	carryTo  int64
+	call     *run // the call that last resummed the episode
 
 	cur, held sums // running, and as of the last held evaluation
 	finish    func(ep *episode, a *schemas.Alert, cfg *Config)
+	// refresh, if set, brings evidence that needs the grid up to date
+	// before the episode is reported.
+	refresh func(r *run, ep *episode)
 }
 
 // sums accumulates an episode's figures hour by hour.
@@ -206,6 +225,7 @@ type sums struct {
 	hours, valid  int
 	ratios        []float64
 	extra         float64
+	end           int64 // purchase_shortfall: the end of the last short period, Unix s
 }
 
 func (s sums) clone() sums {
@@ -249,11 +269,18 @@ func (r *run) step(ep *episode, h int, held bool) {
 		return
 	}
 	ep.fails++
-	if time.Duration(ep.fails)*time.Hour >= r.cfg.CloseAfter {
+	closeAfter := r.cfg.CloseAfter
+	if ep.closeAfter > 0 {
+		closeAfter = ep.closeAfter
+	}
+	if time.Duration(ep.fails)*time.Hour >= closeAfter {
 		// Closed: report it now if this call changed it, and make room for
 		// a later recurrence, which is a new finding.
 		ep.closed = true
 		if ep.touched {
+			if ep.refresh != nil {
+				ep.refresh(r, ep)
+			}
 			r.out = append(r.out, ep.alert(r.cfg))
 		}
 		delete(r.e.eps, ep.key())

@@ -52,6 +52,21 @@ func (x simSeries) Purchases(ctx context.Context, from, to time.Time) ([]schemas
 	return out, nil
 }
 
+func (x simSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error) {
+	want := map[string]bool{}
+	for _, id := range meterIDs {
+		want[id] = true
+	}
+	out := map[string]float64{}
+	err := x.MeterReadings(ctx, time.Unix(0, 0), t, func(id string, _ []time.Time, kwh []float64, _ []int32) error {
+		if want[id] {
+			out[id] += kwh[0]
+		}
+		return nil
+	})
+	return out, err
+}
+
 // BenchmarkEvaluateDay measures one live evaluation of a simulated day on a
 // national-size grid (2,000 feeders, about 100,000 meters) after the
 // engine has evaluated the days before it; the readings are computed by the

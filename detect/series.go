@@ -22,6 +22,10 @@ type Series interface {
 	MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error
 	// Purchases returns the marketplace purchases with ts in [from, to).
 	Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error)
+	// MeterTotalsBefore returns, for each of the given meters that has
+	// readings with ts <= t, their total energy at their latest versions:
+	// the opening of an operator's prepaid account.
+	MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error)
 }
 
 // Registry is the registry view the Engine needs. *registry.Index
@@ -140,6 +144,30 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 		}
 	}
 	return nil
+}
+
+// MeterTotalsBefore implements Series.
+func (m *MemSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := map[string]float64{}
+	e := t.UnixNano()
+	for _, id := range meterIDs {
+		mm := m.meters[id]
+		if mm == nil {
+			continue
+		}
+		j := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > e })
+		if j == 0 {
+			continue
+		}
+		var sum float64
+		for _, v := range mm.kwh[:j] {
+			sum += v
+		}
+		out[id] = sum
+	}
+	return out, ctx.Err()
 }
 
 // Purchases implements Series, ordered by ts then tx_id.

@@ -165,6 +165,15 @@ func sameAlerts(t *testing.T, what string, want, got []schemas.Alert) bool {
 	ok := len(idx) == len(want)
 	if !ok {
 		t.Errorf("%s: %d alerts, want %d", what, len(idx), len(want))
+		wanted := map[string]bool{}
+		for _, a := range want {
+			wanted[a.AlertID] = true
+		}
+		for id, a := range idx {
+			if !wanted[id] {
+				t.Errorf("%s: extra %s %s %s detected %s window %s: %.200s", what, a.Kind, a.EntityID, id, a.DetectedAt, a.WindowStart, a.Summary)
+			}
+		}
 	}
 	for _, a := range want {
 		b, found := idx[a.AlertID]

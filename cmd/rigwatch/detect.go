@@ -44,6 +44,18 @@ func (s storeSeries) Purchases(ctx context.Context, from, to time.Time) ([]schem
 	return s.st.PurchasesBetween(ctx, from, to)
 }
 
+func (s storeSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error) {
+	out := map[string]float64{}
+	if len(meterIDs) == 0 {
+		return out, nil
+	}
+	totals, err := s.st.MeterTotals(ctx, meterIDs, time.Unix(0, 0), t)
+	for id, v := range totals {
+		out[id] = v.KWh
+	}
+	return out, err
+}
+
 // alertSink delivers the detector's findings: the alerts table (keeping
 // what people set), the alerts topic and, for replay, a JSON Lines file of
 // the final state of every alert. Safe for concurrent use.
