@@ -64,6 +64,7 @@ FUZZ_TARGETS := \
 	./schemas:FuzzDecodeJSON \
 	./schemas:FuzzScanReading \
 	./schemas:FuzzCSVDecode \
+	./schemas:FuzzParseInteger \
 	./ingest:FuzzSplitCSV \
 	./api:FuzzParseAlertFilter \
 	./api:FuzzParseSince \
