@@ -57,7 +57,7 @@ func defaults() config {
 		KafkaGroup:      "rigwatch",
 		DataDir:         "./.rigwatch",
 		HTTP:            "127.0.0.1:8080",
-		LogLevel:        "info",
+		LogLevel:        "", // the command's: see logLevelAnnotation
 		BatchSize:       50_000,
 		FlushInterval:   time.Second,
 		MaxMessageBytes: 1 << 20,
@@ -133,9 +133,17 @@ func ptrDefaults() *config { d := defaults(); return &d }
 
 type globalFlags struct {
 	configFile string
+	verbose    int    // -v: info, -vv: debug
+	cmdLevel   string // the running command's default log level; empty: warn
 	settings   []setting
 	flags      *pflag.FlagSet
 }
+
+// logLevelAnnotation names, on a command, the log level it runs at when
+// none is asked for. Long-running commands (serve, demo) log at info;
+// every other command is a tool a person runs for its output and shows
+// only warnings and errors unless told -v or --log-level.
+const logLevelAnnotation = "rigwatch/log-level"
 
 func (g *globalFlags) register(root *cobra.Command) {
 	g.settings = []setting{
@@ -146,7 +154,7 @@ func (g *globalFlags) register(root *cobra.Command) {
 		strSetting("kafka", "RIGWATCH_KAFKA_BROKERS", "Kafka brokers, comma-separated (unset: the embedded broker)", func(c *config) *string { return &c.Kafka }),
 		strSetting("kafka-group", "RIGWATCH_KAFKA_GROUP", "consumer group prefix; each input topic gets PREFIX.STREAM", func(c *config) *string { return &c.KafkaGroup }),
 		strSetting("data-dir", "RIGWATCH_DATA_DIR", "directory for the embedded broker and private ClickHouse", func(c *config) *string { return &c.DataDir }),
-		strSetting("log-level", "RIGWATCH_LOG_LEVEL", "debug, info, warn or error", func(c *config) *string { return &c.LogLevel }),
+		strSetting("log-level", "RIGWATCH_LOG_LEVEL", "debug, info, warn or error (default: info for serve and demo, warn for the rest)", func(c *config) *string { return &c.LogLevel }),
 		intSetting("batch-size", "RIGWATCH_BATCH_SIZE", "records per ClickHouse insert", func(c *config) *int { return &c.BatchSize }),
 		durSetting("flush-interval", "RIGWATCH_FLUSH_INTERVAL", "flush a partial batch this often", func(c *config) *time.Duration { return &c.FlushInterval }),
 		intSetting("max-message-bytes", "RIGWATCH_MAX_MESSAGE_BYTES", "largest accepted message or replay line", func(c *config) *int { return &c.MaxMessageBytes }),
@@ -167,6 +175,10 @@ func (g *globalFlags) register(root *cobra.Command) {
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.configFile, "config", "", "YAML config file (env RIGWATCH_CONFIG)")
+	f.CountVarP(&g.verbose, "verbose", "v", "log more: -v info, -vv debug (the same as --log-level info or debug)")
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
+		g.cmdLevel = cmd.Annotations[logLevelAnnotation]
+	}
 	for _, s := range g.settings {
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
 		if s.isBool {
@@ -210,6 +222,21 @@ func (g *globalFlags) resolve() (config, error) {
 			if err := s.parse(&cfg, f.Value.String()); err != nil {
 				return cfg, usagef("--%s: %v", s.flag, err)
 			}
+		}
+	}
+	if g.verbose > 0 {
+		if f := g.flags.Lookup("log-level"); f != nil && f.Changed {
+			return cfg, usagef("-v and --log-level both set the log level: give one")
+		}
+		cfg.LogLevel = "info"
+		if g.verbose > 1 {
+			cfg.LogLevel = "debug"
+		}
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = g.cmdLevel
+		if cfg.LogLevel == "" {
+			cfg.LogLevel = "warn"
 		}
 	}
 	if cfg.BatchSize <= 0 {

@@ -21,9 +21,10 @@ import (
 func newServeCmd(g *globalFlags) *cobra.Command {
 	var httpAddr string
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Ingest every input topic into ClickHouse and serve the HTTP API until stopped",
-		Args:  exactArgs(0, "no arguments"),
+		Use:         "serve",
+		Short:       "Ingest every input topic into ClickHouse and serve the HTTP API until stopped",
+		Args:        exactArgs(0, "no arguments"),
+		Annotations: map[string]string{logLevelAnnotation: "info"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := httpAddrOf(cmd, httpAddr)
 			if err != nil {
