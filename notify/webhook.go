@@ -1,7 +1,9 @@
-// Package notify tells other systems about new critical alerts: an
-// Alertmanager-compatible webhook, so a control room can route rigwatch's
-// findings through the Alertmanager receivers and on-call tools it already
-// has.
+// Package notify tells other systems about alerts: Alertmanager, fed as
+// Prometheus feeds it (alertmanager.go), so a control room routes, silences
+// and escalates rigwatch's findings with the Alertmanager it already runs;
+// and a plain webhook that posts new critical alerts in the format
+// Alertmanager sends to its receivers (webhook.go), for receivers that take
+// that format directly.
 package notify
 
 import (

@@ -17,6 +17,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 	"gopkg.in/yaml.v3"
+
+	"github.com/rigwatch/rigwatch/notify"
 )
 
 // config is everything rigwatch can be told, from (in rising precedence) an
@@ -39,6 +41,9 @@ type config struct {
 	DetectEvery        time.Duration `yaml:"detect_every"`
 	DetectLateness     time.Duration `yaml:"detect_lateness"`
 	AlertWebhook       string        `yaml:"alert_webhook"`
+	AlertmanagerURL    string        `yaml:"alertmanager_url"`
+	AlertmanagerResend time.Duration `yaml:"alertmanager_resend"`
+	ExternalURL        string        `yaml:"external_url"`
 
 	ClickHouseTLS         bool   `yaml:"clickhouse_tls"`
 	ClickHouseTLSCA       string `yaml:"clickhouse_tls_ca"`
@@ -64,6 +69,8 @@ func defaults() config {
 		TariffKZTPerKWh: 25,
 		DetectEvery:     5 * time.Second,
 		DetectLateness:  15 * time.Minute,
+
+		AlertmanagerResend: time.Minute,
 	}
 }
 
@@ -162,7 +169,10 @@ func (g *globalFlags) register(root *cobra.Command) {
 		floatSetting("tariff-kzt-per-kwh", "RIGWATCH_TARIFF_KZT_PER_KWH", "KZT per kWh to value stolen or excess energy", func(c *config) *float64 { return &c.TariffKZTPerKWh }),
 		durSetting("detect-every", "RIGWATCH_DETECT_EVERY", "how often serve evaluates the rules", func(c *config) *time.Duration { return &c.DetectEvery }),
 		durSetting("detect-lateness", "RIGWATCH_DETECT_LATENESS", "how long to wait for late readings before evaluating an hour", func(c *config) *time.Duration { return &c.DetectLateness }),
-		strSetting("alert-webhook", "RIGWATCH_ALERT_WEBHOOK", "Alertmanager-compatible webhook URL told of new critical alerts (unset: none)", func(c *config) *string { return &c.AlertWebhook }),
+		strSetting("alert-webhook", "RIGWATCH_ALERT_WEBHOOK", "webhook URL posted new critical alerts in Alertmanager's receiver format (unset: none)", func(c *config) *string { return &c.AlertWebhook }),
+		strSetting("alertmanager", "RIGWATCH_ALERTMANAGER_URL", "Alertmanager base URL, or several comma-separated (an HA group), pushed every alert at /api/v2/alerts by serve and demo (unset: none)", func(c *config) *string { return &c.AlertmanagerURL }),
+		durSetting("alertmanager-resend", "RIGWATCH_ALERTMANAGER_RESEND", "how often firing alerts are re-sent to Alertmanager", func(c *config) *time.Duration { return &c.AlertmanagerResend }),
+		strSetting("external-url", "RIGWATCH_EXTERNAL_URL", "the web UI's URL as people reach it, for the links in notifications (default: http:// and the HTTP address)", func(c *config) *string { return &c.ExternalURL }),
 		boolSetting("clickhouse-tls", "RIGWATCH_CLICKHOUSE_TLS", "connect to ClickHouse over TLS", func(c *config) *bool { return &c.ClickHouseTLS }),
 		strSetting("clickhouse-tls-ca", "RIGWATCH_CLICKHOUSE_TLS_CA", "PEM file of the CA to trust for ClickHouse", func(c *config) *string { return &c.ClickHouseTLSCA }),
 		boolSetting("clickhouse-tls-insecure", "RIGWATCH_CLICKHOUSE_TLS_INSECURE", "skip ClickHouse certificate verification (testing only)", func(c *config) *bool { return &c.ClickHouseTLSInsecure }),
@@ -253,6 +263,14 @@ func (g *globalFlags) resolve() (config, error) {
 	}
 	if cfg.FlushInterval <= 0 {
 		return cfg, usagef("--flush-interval must be > 0")
+	}
+	if cfg.AlertmanagerResend <= 0 {
+		return cfg, usagef("--alertmanager-resend must be > 0")
+	}
+	if cfg.AlertmanagerURL != "" {
+		if _, err := notify.ParseAlertmanagerURLs(cfg.AlertmanagerURL); err != nil {
+			return cfg, usagef("--alertmanager: %v", err)
+		}
 	}
 	if _, err := zapcore.ParseLevel(cfg.LogLevel); err != nil {
 		return cfg, usagef("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
