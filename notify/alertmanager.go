@@ -1,12 +1,10 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -346,26 +344,12 @@ func (m *Alertmanager) post(ctx context.Context, alerts []model.Alert) error {
 }
 
 func (m *Alertmanager) postOne(ctx context.Context, endpoint string, body []byte) error {
-	actx, cancel := context.WithTimeout(ctx, m.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
+	code, msg, err := postJSON(ctx, m.Client, m.Timeout, endpoint, body)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "rigwatch")
-	resp, err := m.Client.Do(req)
-	if err != nil {
-		var uerr *url.Error
-		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error repeats the URL, which may carry credentials
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("Alertmanager answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
+	if code/100 != 2 {
+		return fmt.Errorf("Alertmanager answered %d %s: %s", code, http.StatusText(code), msg)
 	}
 	return nil
 }
