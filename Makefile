@@ -11,7 +11,7 @@ PKGS    := ./...
 # from a finding: a finding always writes its input under testdata/fuzz.
 FUZZTIME ?= 20000x
 
-.PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse chromium clean web-vendor
+.PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse chromium alertmanager clean web-vendor
 
 all: build
 
@@ -41,10 +41,23 @@ chromium:
 		fi; \
 	fi
 
+# alertmanager installs Debian's prometheus-alertmanager for the tests of
+# rigwatch's Alertmanager client (notify/, cmd/rigwatch), which run it on a
+# loopback port of their own.
+alertmanager:
+	@if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ -z "$$RIGWATCH_ALERTMANAGER" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing prometheus-alertmanager (Debian package) for the Alertmanager tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+		else \
+			echo "the Alertmanager tests need prometheus-alertmanager: apt-get install prometheus-alertmanager (or set RIGWATCH_ALERTMANAGER)" >&2; exit 1; \
+		fi; \
+	fi
+
 demo: clickhouse build
 	./$(BIN) demo
 
-test: clickhouse chromium
+test: clickhouse chromium alertmanager
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz-short
@@ -64,6 +77,7 @@ FUZZ_TARGETS := \
 	./schemas:FuzzDecodeJSON \
 	./schemas:FuzzScanReading \
 	./schemas:FuzzCSVDecode \
+	./schemas:FuzzParseInteger \
 	./ingest:FuzzSplitCSV \
 	./api:FuzzParseAlertFilter \
 	./api:FuzzParseSince \

@@ -93,6 +93,24 @@ func (s *Store) ReadingSpan(ctx context.Context) (from, to time.Time, err error)
 	return from.UTC(), to.UTC(), nil
 }
 
+// RegistryLatest returns the newest updated_at among the stored licences,
+// rigs and meters, or the zero time when there are none.
+func (s *Store) RegistryLatest(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	var n uint64
+	q := "SELECT max(t), sum(n) FROM (" +
+		"SELECT max(updated_at) AS t, count() AS n FROM " + s.db + ".licenses UNION ALL " +
+		"SELECT max(updated_at) AS t, count() AS n FROM " + s.db + ".rigs UNION ALL " +
+		"SELECT max(updated_at) AS t, count() AS n FROM " + s.db + ".meters) WHERE n > 0"
+	if err := s.conn.QueryRow(ctx, q).Scan(&t, &n); err != nil {
+		return time.Time{}, fmt.Errorf("cannot read the newest registry record: %w", err)
+	}
+	if n == 0 {
+		return time.Time{}, nil
+	}
+	return t.UTC(), nil
+}
+
 // Watermark returns the event time that nearly every meter heard from in
 // the day before latest has reported up to: the 10th percentile of the
 // meters' newest readings. Partitions are consumed independently, so the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
@@ -147,13 +148,15 @@ func (s *alertSink) writeFile(path string) (int, error) {
 	return len(all), f.Close()
 }
 
-// newEngine builds the detector over a freshly loaded registry.
-func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, error) {
+// newEngine builds the detector over a freshly loaded registry, which it
+// also returns.
+func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, *registry.Index, error) {
 	reg, err := rt.loadRegistry(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return detect.New(detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}, reg, rt.log)
+	eng, err := detect.New(detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}, reg, rt.log)
+	return eng, reg, err
 }
 
 // evaluate runs the engine over (from, to] and hands its findings to sink.

@@ -92,24 +92,15 @@ func cliUser() string {
 	return "cli:" + strconv.Itoa(os.Getuid())
 }
 
-// cliWindow turns --since (and --until, default the newest reading) into a
-// window.
+// cliWindow turns --since and --until into a window as the API's pages do:
+// by default it ends at the newest stored reading, wherever that lies
+// against the wall clock.
 func cliWindow(ctx context.Context, st *store.Store, since, until string, def time.Duration) (time.Time, time.Time, error) {
-	to := time.Now().UTC().Truncate(time.Second)
-	if until != "" {
-		t, err := api.ParseTime("until", until)
-		if err != nil {
-			return to, to, usagef("--until %q: want an RFC 3339 time", until)
-		}
-		to = t
-	} else if last, err := st.LatestReadingTime(ctx); err == nil && !last.IsZero() && last.Before(to) {
-		to = last
+	from, to, err := api.Window(ctx, st, since, until, def, time.Now())
+	if api.IsBadParam(err) {
+		return from, to, usageError{err}
 	}
-	from, err := api.ParseSince(since, to, def)
-	if err != nil {
-		return to, to, usagef("--since %q: want a duration like 30d, 12h or an RFC 3339 time", since)
-	}
-	return from, to, nil
+	return from, to, err
 }
 
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
@@ -179,7 +170,7 @@ func f3(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func newFeederCmd(g *globalFlags) *cobra.Command {
 	var out outFlags
-	var since, until string
+	var since, until, alertID string
 	cmd := &cobra.Command{
 		Use:   "feeder FEEDER_ID",
 		Short: "A feeder's hourly balance (head, meters, residual), its meters and alerts",
@@ -198,12 +189,21 @@ func newFeederCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer inv.close()
-			from, to, err := cliWindow(ctx, inv.rt.store, since, until, 7*24*time.Hour)
-			if err != nil {
+			var from, to time.Time
+			if alertID != "" {
+				if cmd.Flags().Changed("since") || until != "" {
+					return usagef("--alert takes the alert's window: give it without --since and --until")
+				}
+				a, err := inv.rt.store.GetAlert(ctx, alertID)
+				if err != nil {
+					return fmt.Errorf("alert %s: %w", alertID, err)
+				}
+				from, to = api.AlertWindow(a)
+			} else if from, to, err = cliWindow(ctx, inv.rt.store, since, until, 7*24*time.Hour); err != nil {
 				return err
 			}
 			d, err := inv.q.Feeder(ctx, id, from, to)
-			inv.audit(ctx, "read feeder", map[string]any{"id": id, "since": since, "until": until}, err)
+			inv.audit(ctx, "read feeder", map[string]any{"id": id, "since": since, "until": until, "alert": alertID}, err)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("feeder %s has no meters in the registry", id)
 			}
@@ -216,6 +216,7 @@ func newFeederCmd(g *globalFlags) *cobra.Command {
 	out.register(cmd)
 	cmd.Flags().StringVar(&since, "since", "7d", "window start: a duration back (7d, 12h) or an RFC 3339 time")
 	cmd.Flags().StringVar(&until, "until", "", "window end, RFC 3339 (default: the newest stored reading)")
+	cmd.Flags().StringVar(&alertID, "alert", "", "show this alert's window, with a day before it")
 	return cmd
 }
 

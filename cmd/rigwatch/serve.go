@@ -21,9 +21,10 @@ import (
 func newServeCmd(g *globalFlags) *cobra.Command {
 	var httpAddr string
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Ingest every input topic into ClickHouse and serve the HTTP API until stopped",
-		Args:  exactArgs(0, "no arguments"),
+		Use:         "serve",
+		Short:       "Ingest every input topic into ClickHouse and serve the HTTP API until stopped",
+		Args:        exactArgs(0, "no arguments"),
+		Annotations: map[string]string{logLevelAnnotation: "info"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := httpAddrOf(cmd, httpAddr)
 			if err != nil {
@@ -121,8 +122,18 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 	if opts.detect {
 		sink := &alertSink{st: rt.store, topic: alertsTopic(rt), publish: bc.Publish, log: log}
 		defer sink.topic.Close()
+		if rt.cfg.AlertmanagerURL != "" {
+			updates, unsubscribe := bc.Subscribe()
+			defer unsubscribe()
+			am, err := newAlertmanager(rt, externalURL(rt, srv.Addr()), updates)
+			if err != nil {
+				return usageError{err}
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = am.Run(ctx) }()
+		}
 		if rt.cfg.AlertWebhook != "" {
-			wh := &notify.Webhook{URL: rt.cfg.AlertWebhook, ExternalURL: "http://" + srv.Addr(), Log: log}
+			wh := &notify.Webhook{URL: rt.cfg.AlertWebhook, ExternalURL: externalURL(rt, srv.Addr()), Log: log}
 			if err := wh.Validate(); err != nil {
 				return usageError{err}
 			}
