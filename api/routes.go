@@ -660,6 +660,6 @@ func (h *Handler) config(w http.ResponseWriter, r *http.Request, _ *caller) erro
 		s = map[string]any{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"version": h.d.Version, "settings": s,
-		"tariff_kzt_per_kwh": h.d.TariffKZTPerKWh, "loss_fraction": h.d.LossFraction, "registry_loaded": h.d.Registry != nil})
+		"tariff_kzt_per_kwh": h.d.TariffKZTPerKWh, "loss_bands": h.d.LossBands, "registry_loaded": h.d.Registry != nil})
 	return nil
 }

@@ -286,6 +286,14 @@ func (r *run) dayHolds(f *feederSeries, lm *lossModel, hs []int) bool {
 func (r *run) imbalance() error {
 	fs := r.feeders()
 	r.judgeModels(fs)
+	r.e.models = r.e.models[:0]
+	for _, f := range fs {
+		for ds := r.dayOf(max(r.hReport, r.hFirst)); ds <= r.hLast; ds += 24 {
+			if lm := f.models[ds]; lm.ok {
+				r.e.models = append(r.e.models, lm.export(f.id, r.g.hourTime(ds)))
+			}
+		}
+	}
 	for _, f := range fs {
 		for h := r.hFirst; h <= r.hLast; h++ {
 			lm := f.models[r.dayOf(h)]

@@ -150,7 +150,7 @@ func (r *run) classPeers(class string, ds int) peerProfile {
 
 // hourlyKW fills p with meter mi's mean kW for every grid hour: NaN where
 // less than half the hour is metered or the meter is stuck (the same
-// non-zero reading three hours running: not a real load).
+// non-zero reading a third hour running: not a real load).
 func (r *run) hourlyKW(mi int32, p []float64) {
 	g := r.g
 	for h := range g.n {
@@ -160,8 +160,10 @@ func (r *run) hourlyKW(mi int32, p []float64) {
 			p[h] = math.NaN()
 		}
 	}
+	// From the third hour of a run on: marking the run's first hours would
+	// need the hours after them, and an evaluation sees only the past.
 	for _, run := range r.stuckRuns(mi, 3) {
-		for h := run[0]; h < run[1]; h++ {
+		for h := run[0] + 2; h < run[1]; h++ {
 			p[h] = math.NaN()
 		}
 	}

@@ -30,6 +30,8 @@ type Engine struct {
 	eps    map[string]*episode // open findings by kind and entity
 	// accounts are the operators' prepaid balances as last settled
 	accounts map[string]*account
+	// models are the feeders' loss models of the last local day evaluated
+	models []schemas.LossModel
 }
 
 // New returns an Engine reading the registry through reg.
@@ -45,6 +47,15 @@ func New(cfg Config, reg Registry, log *zap.Logger) (*Engine, error) {
 	}
 	return &Engine{cfg: cfg.withDefaults(), reg: reg, log: log.With(zap.String("component", "detect")),
 		eps: map[string]*episode{}, accounts: map[string]*account{}}, nil
+}
+
+// LossModels returns every feeder's loss model as judged for each local day
+// the previous Evaluate reported: the ranking and the feeder page judge
+// energy beyond normal losses with them.
+func (e *Engine) LossModels() []schemas.LossModel {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.models)
 }
 
 // Config returns the engine's configuration with defaults applied.

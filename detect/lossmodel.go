@@ -3,8 +3,11 @@ package detect
 import (
 	"math"
 	"slices"
+	"time"
 
 	"gonum.org/v1/gonum/mat"
+
+	"github.com/rigwatch/rigwatch/schemas"
 )
 
 // lossModel is a feeder's normal technical losses as a function of its
@@ -95,10 +98,22 @@ func fitLoss(xs, ys []float64, minHours int) lossModel {
 		}
 		beta = best
 	}
+	for j := range beta {
+		beta[j] = math.Max(0, beta[j]) // no sub-model held: the terms that are physical
+	}
 	res := make([]float64, len(us))
 	residuals(us, ys, beta, res)
 	if s := lowerSigma(res); !math.IsNaN(s) {
 		sigma = s
+	}
+	if math.IsNaN(sigma) {
+		// Too few hours below the fit to say: the spread of all of them.
+		med := medianOf(res)
+		dev := make([]float64, len(res))
+		for i, r := range res {
+			dev[i] = math.Abs(r - med)
+		}
+		sigma = 1.4826 * medianOf(dev)
 	}
 	lm.c = beta[0]
 	lm.a = beta[1] / scale
@@ -339,4 +354,29 @@ func (l lossModel) judged(b LossBand, peers []float64, peerSpread float64) lossM
 	out.share, out.source = target, src
 	out.allow = math.Max(0, limit-target)
 	return out
+}
+
+func (l *lossModel) export(feeder string, day time.Time) schemas.LossModel {
+	return schemas.LossModel{FeederID: feeder, Day: day, C: l.c, A: l.a, B: l.b, Share: l.share, FitShare: l.fitShare,
+		Allow: l.allow, Source: l.source, Sigma: l.sigma, Hours: l.n, TypicalKWh: l.typM}
+}
+
+// FitLossModel fits a feeder's loss model, as the detector does, on hours of
+// its own balance (metered kWh and head less metered kWh) and judges it
+// against its class's band alone (without peers): for a page that has no
+// model stored by the detector. ok is false with too few hours.
+func FitLossModel(metered, unaccounted []float64, band LossBand, minHours int) (schemas.LossModel, bool) {
+	var xs, ys []float64
+	for i, m := range metered {
+		if m > 0 && !impossible(m+unaccounted[i], m) {
+			xs = append(xs, m)
+			ys = append(ys, unaccounted[i])
+		}
+	}
+	lm := fitLoss(xs, ys, max(1, minHours))
+	if !lm.ok {
+		return schemas.LossModel{}, false
+	}
+	j := lm.judged(band, nil, 0)
+	return j.export("", time.Time{}), true
 }

@@ -39,7 +39,7 @@ func (r *run) quality() error {
 				r.step(ep, h, in >= 0)
 				continue
 			}
-			if in < 0 || !r.moves(mi, runs[in][0]) || r.repeats(mi, runs[in][0], runs[in][1]) {
+			if in < 0 || !r.moves(mi, runs[in][0]) || r.repeats(mi, runs[in][0], h+1) {
 				continue
 			}
 			from := runs[in][0]

@@ -198,6 +198,37 @@ type SuspectMeter struct {
 	EstKWh  float64 `json:"est_kwh"`
 }
 
+// LossModel is a feeder's normal technical losses as the detector judged
+// them for one local day (table loss_models): the feeder ranking and the
+// feeder page measure energy beyond normal losses with the detector's own
+// model.
+type LossModel struct {
+	FeederID string    `json:"feeder_id"`
+	Day      time.Time `json:"day"` // start of the local day it was judged for
+	// C, A and B give the normal loss in an hour whose meters metered M
+	// kWh: C + A*M + B*M^2 kWh.
+	C float64 `json:"c_kwh"`
+	A float64 `json:"a"`
+	B float64 `json:"b_per_kwh"`
+	// Share is the normal loss over the fit window as a share of the
+	// metered energy; FitShare what the feeder's own history gave; Allow
+	// how far above Share a feeder judged against its peers or band may go
+	// before it counts; Source "own_fit", "peers", "band" (the detector's)
+	// or "page_fit" (fitted for a page without a stored model).
+	Share    float64 `json:"share"`
+	FitShare float64 `json:"fitted_share"`
+	Allow    float64 `json:"allowance"`
+	Source   string  `json:"source"`
+	// Sigma is the spread of an honest hour's residual (kWh); Hours the
+	// complete hours fitted; TypicalKWh the median metered kWh an hour.
+	Sigma      float64 `json:"sigma_kwh"`
+	Hours      int     `json:"hours"`
+	TypicalKWh float64 `json:"typical_kwh"`
+}
+
+// Loss returns the normal loss in an hour whose meters metered m kWh.
+func (l LossModel) Loss(m float64) float64 { return l.C + l.A*m + l.B*m*m }
+
 // Alert severities.
 const (
 	SeverityInfo     = "info"

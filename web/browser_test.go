@@ -84,7 +84,7 @@ func startUIEnv(t *testing.T, s *scenario) *uiEnv {
 		e.tokens[role] = tok
 	}
 	srv := api.New(api.Config{Addr: "127.0.0.1:0"}, nil)
-	if err := api.Mount(srv, api.Deps{Store: st, Registry: ix, Broadcaster: e.bc, Version: "test", TariffKZTPerKWh: tariffKZT, LossFraction: lossBand}); err != nil {
+	if err := api.Mount(srv, api.Deps{Store: st, Registry: ix, Broadcaster: e.bc, Version: "test", TariffKZTPerKWh: tariffKZT}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Handle("/", web.Handler())

@@ -168,6 +168,9 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *al
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
 	eventTime.Set(float64(to.Unix()))
+	if err := st.WriteLossModels(ctx, eng.LossModels()); err != nil {
+		return err
+	}
 	return sink.emit(ctx, alerts)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/api"
 	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
 
@@ -50,7 +51,7 @@ func openInvestigation(ctx context.Context, g *globalFlags, withRegistry bool) (
 	if err != nil {
 		return nil, err
 	}
-	inv := &investigation{rt: rt, q: &api.Queries{Store: rt.store, TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh, LossFraction: 0.08,
+	inv := &investigation{rt: rt, q: &api.Queries{Store: rt.store, TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh,
 		Location: time.FixedZone("UTC+5", 5*3600), Version: rigwatchVersion()}, who: cliUser()}
 	if withRegistry {
 		ix, err := registry.New(registry.Config{}, rt.log)
@@ -141,19 +142,21 @@ func newFeedersCmd(g *globalFlags) *cobra.Command {
 				return writeJSON(w, rank)
 			case out.csv:
 				cw := csv.NewWriter(w)
-				_ = cw.Write([]string{"rank", "feeder_id", "oblast", "class", "meters", "meters_reporting", "head_kwh", "meters_kwh", "unaccounted_kwh", "unaccounted_pct", "beyond_loss_kwh", "estimated_value_kzt"})
+				_ = cw.Write([]string{"rank", "feeder_id", "oblast", "class", "meters", "meters_reporting", "head_kwh", "meters_kwh", "unaccounted_kwh", "unaccounted_pct", "normal_loss_kwh", "loss_model", "beyond_loss_kwh", "estimated_value_kzt"})
 				for _, r := range rank.Top {
 					_ = cw.Write([]string{strconv.Itoa(r.Rank), r.FeederID, r.Oblast, r.Class, strconv.Itoa(r.Meters), strconv.Itoa(r.Reporting),
-						f3(r.HeadKWh), f3(r.MetersKWh), f3(r.UnaccountedKWh), f3(r.UnaccountedPct), f3(r.BeyondLossKWh), f3(r.ValueKZT)})
+						f3(r.HeadKWh), f3(r.MetersKWh), f3(r.UnaccountedKWh), f3(r.UnaccountedPct), f3(r.NormalLossKWh), modelSource(r.LossModel), f3(r.BeyondLossKWh), f3(r.ValueKZT)})
 				}
 				cw.Flush()
 				return cw.Error()
 			}
-			fmt.Fprintf(w, "feeders by unaccounted energy, %s to %s (%d feeders with head data, %d without)\n\n", rank.From.Format(time.RFC3339), rank.To.Format(time.RFC3339), rank.Feeders, rank.WithoutHead)
+			fmt.Fprintf(w, "feeders by energy beyond normal technical losses, %s to %s (%d feeders with head data, %d without)\n", rank.From.Format(time.RFC3339), rank.To.Format(time.RFC3339), rank.Feeders, rank.WithoutHead)
+			fmt.Fprintf(w, "unaccounted = head - meters; normal losses by each feeder's loss model; only energy beyond them is valued\n\n")
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "#\tfeeder\toblast\tmeters\thead kWh\tmeters kWh\tunaccounted kWh\t%\tKZT\t")
+			fmt.Fprintln(tw, "#\tfeeder\toblast\tmeters\thead kWh\tmeters kWh\tunaccounted kWh\t%\tnormal loss kWh\tmodel\tbeyond kWh\tKZT\t")
 			for _, r := range rank.Top {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Rank, r.FeederID, r.Oblast, r.Reporting, r.Meters, f1(r.HeadKWh), f1(r.MetersKWh), f1(r.UnaccountedKWh), f1(r.UnaccountedPct), f1(r.ValueKZT))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Rank, r.FeederID, r.Oblast, r.Reporting, r.Meters, f1(r.HeadKWh), f1(r.MetersKWh),
+					f1(r.UnaccountedKWh), f1(r.UnaccountedPct), f1(r.NormalLossKWh), modelSource(r.LossModel), f1(r.BeyondLossKWh), f1(r.ValueKZT))
 			}
 			return tw.Flush()
 		},
@@ -226,16 +229,26 @@ func printFeeder(w io.Writer, d api.FeederDetail, out outFlags) error {
 		return writeJSON(w, d)
 	case out.csv:
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"hour", "head_kwh", "meters_kwh", "residual_kwh", "loss_band_kwh"})
+		_ = cw.Write([]string{"hour", "head_kwh", "meters_kwh", "residual_kwh", "loss_band_kwh", "beyond_kwh"})
 		for _, h := range d.Hourly {
-			_ = cw.Write([]string{h.Hour.Format(time.RFC3339), f3(h.HeadKWh), f3(h.MetersKWh), f3(h.ResidualKWh), f3(h.LossBandKWh)})
+			_ = cw.Write([]string{h.Hour.Format(time.RFC3339), f3(h.HeadKWh), f3(h.MetersKWh), f3(h.ResidualKWh), f3(h.LossBandKWh), f3(h.BeyondKWh)})
 		}
 		cw.Flush()
 		return cw.Error()
 	}
 	fmt.Fprintf(w, "feeder %s (%s), %s to %s\n", d.FeederID, d.Oblast, d.From.Format(time.RFC3339), d.To.Format(time.RFC3339))
-	fmt.Fprintf(w, "head %s kWh, meters %s kWh, unaccounted %s kWh (%s%%), %s kWh beyond the loss band, ~%s KZT\n\n",
-		f1(d.HeadKWh), f1(d.MetersKWh), f1(d.UnaccountedKWh), f1(d.UnaccountedPct), f1(d.BeyondLossKWh), f1(d.ValueKZT))
+	fmt.Fprintf(w, "head %s kWh, meters %s kWh, unaccounted (head - meters) %s kWh (%s%%)\n", f1(d.HeadKWh), f1(d.MetersKWh), f1(d.UnaccountedKWh), f1(d.UnaccountedPct))
+	fmt.Fprintf(w, "normal technical losses %s kWh (%s), beyond them %s kWh, worth ~%s KZT\n\n", f1(d.NormalLossKWh), modelSource(d.LossModel), f1(d.BeyondLossKWh), f1(d.ValueKZT))
+	if len(d.Suspects) > 0 {
+		fmt.Fprintf(w, "suspect meters (alert %s)\n", d.Suspects[0].Source)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "#\tmeter\tscore\test. kWh hidden")
+		for i, s := range d.Suspects {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", i+1, s.MeterID, f1(s.Score), f1(s.EstKWh))
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "meter\trole\tclass\tsite\tkWh\treadings\tregistered kW")
 	for _, m := range d.Meters {
@@ -248,7 +261,7 @@ func printFeeder(w io.Writer, d api.FeederDetail, out outFlags) error {
 	tw.Flush()
 	fmt.Fprintf(w, "\nhourly (%d hours; --csv for the series)\n", len(d.Hourly))
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "hour\thead kWh\tmeters kWh\tresidual kWh\tloss band kWh\t")
+	fmt.Fprintln(tw, "hour\thead kWh\tmeters kWh\tresidual kWh\tnormal loss kWh\t")
 	hs := d.Hourly
 	if len(hs) > 24 {
 		hs = hs[len(hs)-24:]
@@ -260,4 +273,13 @@ func printFeeder(w io.Writer, d api.FeederDetail, out outFlags) error {
 	fmt.Fprintf(w, "\nalerts (%d)\n", len(d.Alerts))
 	printAlertTable(w, d.Alerts)
 	return nil
+}
+
+// modelSource names where a feeder's normal losses come from, and their
+// share.
+func modelSource(m *schemas.LossModel) string {
+	if m == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s %.1f%%", m.Source, 100*m.Share)
 }

@@ -72,7 +72,7 @@ func TestInvestigatorCommands(t *testing.T) {
 	if out, err = cmd("feeders", "--top", "5"); err != nil || !strings.Contains(out, "F1") {
 		t.Errorf("feeders table: %v\n%s", err, out)
 	}
-	if out, err = cmd("feeder", "F1", "--since", "2d", "--csv"); err != nil || !strings.HasPrefix(out, "hour,head_kwh,meters_kwh,residual_kwh,loss_band_kwh\n") || strings.Count(out, "\n") != 25 {
+	if out, err = cmd("feeder", "F1", "--since", "2d", "--csv"); err != nil || !strings.HasPrefix(out, "hour,head_kwh,meters_kwh,residual_kwh,loss_band_kwh,beyond_kwh\n") || strings.Count(out, "\n") != 25 {
 		t.Errorf("feeder --csv: %v\n%s", err, out)
 	}
 	if out, err = cmd("feeder", "F1"); err != nil || !strings.Contains(out, "fi-F1") || !strings.Contains(out, "MS") {

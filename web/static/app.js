@@ -733,7 +733,7 @@
     OBLASTS.forEach(function (o) { dl.appendChild(h('option', { value: o })); });
     var out = h('div', {}, h('p', { class: 'muted', text: 'Loading…' }));
     var section = h('section', { id: 'feeders' },
-      h('h1', {}, 'Feeders ', h('span', { class: 'muted', text: '— ranked by unaccounted energy (head meter minus the meters on the feeder)' })),
+      h('h1', {}, 'Feeders ', h('span', { class: 'muted', text: '— ranked by energy beyond normal technical losses (head meter minus its meters, less the losses the detector\'s model of each feeder allows)' })),
       h('div', { class: 'filters', onchange: go },
         h('label', {}, 'Window', sinceSel), h('label', {}, 'Show', topSel),
         h('label', {}, 'Oblast', h('input', { id: 'fr-oblast', list: 'oblasts', value: oblast, placeholder: 'any', size: 14 }), dl)),
@@ -750,18 +750,19 @@
           h('td', { class: 'num', text: f.meters_reporting + ' / ' + f.meter_count }),
           h('td', { class: 'num', text: num(f.head_kwh) }), h('td', { class: 'num', text: num(f.meters_kwh) }),
           h('td', { class: 'num', text: num(f.unaccounted_kwh) }),
-          h('td', { class: 'num', style: f.unaccounted_pct > 100 * d.loss_fraction ? 'color:var(--crit);font-weight:600' : '', text: num(f.unaccounted_pct) + ' %' }),
+          h('td', { class: 'num', text: num(f.unaccounted_pct) + ' %' }),
+          h('td', { class: 'num', title: lossModelText(f.loss_model), text: num(f.normal_loss_kwh) + (f.loss_model ? ' (' + num(100 * f.loss_model.share) + ' %)' : '') }),
           h('td', { class: 'num', style: f.beyond_loss_kwh > 0 ? 'color:var(--crit);font-weight:600' : '', text: num(f.beyond_loss_kwh) }),
           h('td', { class: 'num', text: kzt(f.estimated_value_kzt) }));
       });
       clear(out);
       add(out, [
-        h('p', { class: 'muted', text: windowText(d) + ' · ' + d.feeders + ' feeders with a reporting head meter, ' + d.feeders_without_head + ' without · normal loss ' + num(100 * d.loss_fraction) + ' % · tariff ' + d.tariff_kzt_per_kwh + ' KZT/kWh' }),
+        h('p', { class: 'muted', text: windowText(d) + ' · ' + d.feeders + ' feeders with a reporting head meter, ' + d.feeders_without_head + ' without · normal losses by each feeder\'s loss model (its own history, or its peers\' or class\'s where its own is implausible) · only energy beyond them is valued, at ' + d.tariff_kzt_per_kwh + ' KZT/kWh' }),
         h('table', { id: 'feeder-ranking' },
           h('thead', {}, h('tr', {}, h('th', { class: 'num', text: '#' }), h('th', { text: 'Feeder' }), h('th', { text: 'Oblast' }), h('th', { text: 'Class' }),
             h('th', { class: 'num', text: 'Meters reporting' }), h('th', { class: 'num', text: 'Head kWh' }), h('th', { class: 'num', text: 'Meters kWh' }),
-            h('th', { class: 'num', text: 'Unaccounted kWh' }), h('th', { class: 'num', text: 'Unaccounted' }), h('th', { class: 'num', text: 'Beyond loss kWh' }),
-            h('th', { class: 'num', text: 'Value of unaccounted' }))),
+            h('th', { class: 'num', text: 'Unaccounted kWh (head − meters)' }), h('th', { class: 'num', text: 'Unaccounted' }), h('th', { class: 'num', text: 'Normal losses kWh' }),
+            h('th', { class: 'num', text: 'Beyond normal losses kWh' }), h('th', { class: 'num', text: 'Value beyond losses' }))),
           h('tbody', {}, rows)),
         rows.length ? null : h('p', { class: 'muted', text: 'No feeder has head-meter readings in this window.' })
       ]);
@@ -778,6 +779,7 @@
       var meters = d.hourly.map(function (r) { return r.meters_kwh; });
       var floor = d.hourly.map(function (r) { return r.head_kwh - r.loss_band_kwh; });
       var beyond = d.beyond_loss_kwh > 0;
+      var suspects = d.suspects || [];
       // The detail's "meters" is the list: it shadows the ranking's count.
       var downstream = d.meters.filter(function (m) { return m.role !== 'feeder_head'; }).length;
       var siteRows = d.meters.map(function (m) {
@@ -795,9 +797,11 @@
         h('div', { class: 'filters' }, sinceBar('#/feeder/' + enc(id), p, '7d', ['2d', '7d', '30d']), windowNote(d, p)),
         h('div', { class: 'cards' },
           card('Head meter kWh', num(d.head_kwh)), card('Sum of meters kWh', num(d.meters_kwh)),
-          card('Unaccounted kWh', num(d.unaccounted_kwh), beyond), card('Unaccounted share', num(d.unaccounted_pct) + ' %', beyond),
-          card('Beyond normal loss kWh', num(d.beyond_loss_kwh), beyond, 'card-beyond-loss'), card('Value of unaccounted', kzt(d.estimated_value_kzt), beyond),
+          card('Unaccounted kWh (head − meters)', num(d.unaccounted_kwh)), card('Unaccounted share', num(d.unaccounted_pct) + ' %'),
+          card('Normal technical losses kWh', num(d.normal_loss_kwh) + (d.loss_model ? ' (' + num(100 * d.loss_model.share) + ' %)' : ''), false, 'card-normal-loss'),
+          card('Beyond normal losses kWh', num(d.beyond_loss_kwh), beyond, 'card-beyond-loss'), card('Value beyond losses', kzt(d.estimated_value_kzt), beyond),
           card('Meters reporting', d.meters_reporting + ' / ' + downstream)),
+        h('p', { class: 'muted', id: 'loss-model', text: lossModelText(d.loss_model) }),
         chart('balance', {
           title: 'Hourly energy: feeder head vs the sum of its meters (shaded: normal technical loss band)', yLabel: 'kWh per hour', x: x,
           empty: 'No readings on this feeder in the window.',
@@ -817,12 +821,39 @@
         }),
         h('h2', { text: 'Alerts on this feeder' }),
         d.alerts.length ? alertTable(d.alerts, null, true) : h('p', { class: 'muted', text: 'No alerts.' }),
+        suspects.length ? h('section', { id: 'suspects' },
+          h('h2', { text: 'Suspect meters (' + suspects.length + '): the doors to knock on first' }),
+          h('p', { class: 'muted', text: 'Named by the imbalance alert: meters that read less than their usual use on the days the feeder did not balance. Each chart: what the meter read each hour against what it usually reads at that hour of a weekday or weekend day.' }),
+          suspects.map(function (sp, i) {
+            return h('div', { class: 'suspect', dataset: { meterId: sp.meter_id } },
+              h('h3', {}, (i + 1) + '. ' + sp.meter_id + ' ', h('span', { class: 'muted', text: 'score ' + num(sp.score) + ' · about ' + num(sp.est_kwh) + ' kWh hidden' })),
+              chart('suspect-' + i, {
+                title: 'Meter ' + sp.meter_id + ': readings against its usual use', yLabel: 'kWh per hour', height: 160,
+                x: sp.hours.map(secs), empty: 'No readings from this meter in the window.',
+                series: [
+                  { label: 'Read', values: sp.kwh, stroke: '#b3261e', width: 1.5, unit: 'kWh' },
+                  { label: 'Usual', values: sp.usual_kwh, stroke: '#5f6b7a', dash: [5, 4], width: 1.5, unit: 'kWh' }
+                ]
+              }));
+          })) : null,
         h('h2', { text: 'Meters on this feeder (' + d.meters.length + ')' }),
         h('table', { id: 'feeder-meters' },
           h('thead', {}, h('tr', {}, h('th', { text: 'Meter' }), h('th', { text: 'Role' }), h('th', { text: 'Class' }), h('th', { text: 'Site' }),
             h('th', { class: 'num', text: 'Registered rigs' }), h('th', { class: 'num', text: 'Registered kW' }), h('th', { class: 'num', text: 'kWh in window' }), h('th', { class: 'num', text: 'Readings' }))),
           h('tbody', {}, siteRows))));
     }).catch(function (e) { if (v.alive()) clear(main()).appendChild(fail(e)); });
+  }
+
+  // lossModelText says where a feeder's normal losses come from.
+  function lossModelText(m) {
+    if (!m) return '';
+    var src = {
+      own_fit: 'fitted on the feeder\'s own history by the detector',
+      peers: 'its peers\' median: its own history gave ' + num(100 * m.fitted_share) + ' %, more than a feeder of its class loses',
+      band: 'typical of its class: its own history gave ' + num(100 * m.fitted_share) + ' %, more than a feeder of its class loses',
+      page_fit: 'fitted on this window (the detector has not judged this feeder yet)'
+    }[m.source] || m.source;
+    return 'Normal technical losses: ' + num(100 * m.share) + ' % of the metered energy, ' + src + '.';
   }
 
   // ---------------------------------------------------- site, operator
