@@ -160,7 +160,9 @@ func TestSiteClosedForGood(t *testing.T) {
 				return 0
 			}
 			return 2900
-		}, func(f *fixture) { f.rigsAt("SITE-1", "OP-1", 900, 3250, f.start.AddDate(0, -2, 0), f.start.Add(10*24*time.Hour)) }},
+		}, func(f *fixture) {
+			f.rigsAt("SITE-1", "OP-1", 900, 3250, f.start.AddDate(0, -2, 0), f.start.Add(10*24*time.Hour))
+		}},
 		{"curtailed", func(t, s time.Time) float64 {
 			if h := t.In(Local).Hour(); h >= 18 && h < 21 {
 				return 600

@@ -2,8 +2,8 @@ package detect
 
 import (
 	"bytes"
-	"math"
 	"context"
+	"math"
 	"testing"
 	"time"
 
