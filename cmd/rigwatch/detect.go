@@ -64,7 +64,7 @@ type alertSink struct {
 	st      *store.Store
 	topic   *kafka.Writer // nil: no broker
 	publish func([]schemas.Alert)
-	notify  func(context.Context, []schemas.Alert) // told of opened alerts; must not block
+	notify  func(context.Context, []schemas.Alert) // told of opened alerts and those that became critical; must not block
 	log     *zap.Logger
 
 	mu    sync.Mutex
@@ -82,8 +82,9 @@ func (s *alertSink) emit(ctx context.Context, alerts []schemas.Alert) error {
 	for _, a := range res.Opened {
 		alertsRaised.WithLabelValues(a.Kind, a.Severity).Inc()
 	}
-	if s.notify != nil && len(res.Opened) > 0 {
-		s.notify(ctx, res.Opened)
+	// People are told of new findings and of findings that became critical.
+	if told := append(append([]schemas.Alert(nil), res.Opened...), res.Escalated...); s.notify != nil && len(told) > 0 {
+		s.notify(ctx, told)
 	}
 	changed := append(append([]schemas.Alert(nil), res.Opened...), res.Updated...)
 	if s.topic != nil && len(changed) > 0 {
