@@ -24,7 +24,7 @@ type UnknownMeter struct {
 // a redelivered reading is counted once.
 func (s *Store) UnknownMeters(ctx context.Context, limit int) ([]UnknownMeter, error) {
 	q := "SELECT meter_id, count(), sum(kwh), min(ts), max(ts) FROM " + s.db + ".readings FINAL" +
-		" WHERE meter_id NOT IN (SELECT meter_id FROM " + s.db + ".meters WHERE deleted = 0)" +
+		" WHERE meter_id GLOBAL NOT IN (SELECT meter_id FROM " + s.db + ".meters WHERE deleted = 0)" +
 		" GROUP BY meter_id ORDER BY count() DESC, meter_id"
 	if limit > 0 {
 		q += " LIMIT " + strconv.Itoa(limit)
