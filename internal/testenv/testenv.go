@@ -149,6 +149,19 @@ func Broker(t testing.TB, topics ...string) *localkafka.Broker {
 	return b
 }
 
+// BrokerCluster starts n embedded brokers in one cluster (see
+// localkafka.StartCluster), persisted in a temporary directory, with topics
+// seeded, closed at cleanup.
+func BrokerCluster(t testing.TB, n int, topics ...string) *localkafka.Broker {
+	t.Helper()
+	b, err := localkafka.StartCluster(t.TempDir(), n, topics...)
+	if err != nil {
+		t.Fatalf("cannot start %d embedded brokers: %v", n, err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
 // WriteRegistryCSV writes licences, rigs and meters as contract replay
 // files (licenses.csv, rigs.csv, meters.csv) in dir.
 func WriteRegistryCSV(t testing.TB, dir string, ls []schemas.License, rs []schemas.Rig, ms []schemas.Meter) {
