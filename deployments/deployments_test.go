@@ -211,8 +211,12 @@ func TestClusterCompose(t *testing.T) {
 
 	var cfg struct {
 		Macros struct {
-			Shard   struct{ FromEnv string `xml:"from_env,attr"` } `xml:"shard"`
-			Replica struct{ FromEnv string `xml:"from_env,attr"` } `xml:"replica"`
+			Shard struct {
+				FromEnv string `xml:"from_env,attr"`
+			} `xml:"shard"`
+			Replica struct {
+				FromEnv string `xml:"from_env,attr"`
+			} `xml:"replica"`
 		} `xml:"macros"`
 		ZooKeeper []struct {
 			Host string `xml:"host"`
