@@ -69,7 +69,7 @@ type compose struct {
 func composeConfig(t *testing.T, file string) compose {
 	t.Helper()
 	if _, err := exec.LookPath("docker-compose"); err != nil {
-		t.Fatal("docker-compose not found: apt-get install docker-compose (make deploy-tools)")
+		t.Fatal("docker-compose not found: apt-get install docker-compose (make cluster-tools)")
 	}
 	out := command(t, time.Minute, composeEnv, "docker-compose", "-f", file, "config")
 	var c compose
