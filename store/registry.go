@@ -41,7 +41,10 @@ type Scope struct {
 	rigs, meters *filter // nil: all
 }
 
-// filter is a condition on a table, {db} standing for the database.
+// filter is a condition on a table, {db} standing for the database. Its
+// subqueries say GLOBAL IN: in cluster mode a plain IN over a Distributed
+// table inside a query over another is refused (docs/cluster.md); on one
+// server GLOBAL IN is IN.
 type filter struct {
 	where string
 	args  []any
