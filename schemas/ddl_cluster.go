@@ -326,46 +326,56 @@ func exprIdents(expr string) []string {
 	return out
 }
 
+// scanSQL calls fn with each byte of s outside quotes and the depth of
+// parentheses after it, until fn returns false.
+func scanSQL(s string, fn func(i int, c byte, depth int) bool) {
+	depth, quoted := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\'' {
+			quoted = !quoted
+			continue
+		}
+		if quoted {
+			continue
+		}
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		}
+		if !fn(i, c, depth) {
+			return
+		}
+	}
+}
+
 // matchParen returns the index of the parenthesis closing the one s starts
 // with, or -1.
 func matchParen(s string) int {
-	depth := 0
-	quoted := false
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\'':
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-			if depth == 0 {
-				return i
-			}
+	end := -1
+	scanSQL(s, func(i int, c byte, depth int) bool {
+		if c == ')' && depth == 0 {
+			end = i
+			return false
 		}
-	}
-	return -1
+		return true
+	})
+	return end
 }
 
 // splitTopLevel splits s on commas outside parentheses and quotes.
 func splitTopLevel(s string) []string {
 	var out []string
-	depth, quoted, start := 0, false, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '\'':
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')':
-			depth--
-		case c == ',' && depth == 0:
+	start := 0
+	scanSQL(s, func(i int, c byte, depth int) bool {
+		if c == ',' && depth == 0 {
 			out = append(out, s[start:i])
 			start = i + 1
 		}
-	}
+		return true
+	})
 	return append(out, s[start:])
 }
 

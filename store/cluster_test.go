@@ -289,17 +289,21 @@ func TestClusterStoreMatchesSingleNode(t *testing.T) {
 		{"LoadRegistryScope(rig)", func(st *store.Store) (any, error) { return loadStats(ctx, st, store.RigScope("SN03")) }},
 		{"LoadRegistryScope(operator)", func(st *store.Store) (any, error) { return loadStats(ctx, st, store.OperatorScope("OP1")) }},
 	}
-	for _, p := range probes {
-		a, errA := p.run(one)
-		b, errB := p.run(many)
-		if errA != nil || errB != nil {
-			t.Errorf("%s: one server %v, cluster %v", p.name, errA, errB)
-			continue
-		}
-		if fmt.Sprint(a) != fmt.Sprint(b) {
-			t.Errorf("%s differs:\n one server %v\n cluster    %v", p.name, a, b)
+	compare := func(probes []probe) {
+		t.Helper()
+		for _, p := range probes {
+			a, errA := p.run(one)
+			b, errB := p.run(many)
+			if errA != nil || errB != nil {
+				t.Errorf("%s: one server %v, cluster %v", p.name, errA, errB)
+				continue
+			}
+			if fmt.Sprint(a) != fmt.Sprint(b) {
+				t.Errorf("%s differs:\n one server %v\n cluster    %v", p.name, a, b)
+			}
 		}
 	}
+	compare(probes)
 
 	// Alerts, their status history, tokens and the audit trail: the
 	// read-modify-write paths of the API.
@@ -358,17 +362,7 @@ func TestClusterStoreMatchesSingleNode(t *testing.T) {
 			return out, err
 		}},
 	}
-	for _, p := range after {
-		a, errA := p.run(one)
-		b, errB := p.run(many)
-		if errA != nil || errB != nil {
-			t.Errorf("%s: one server %v, cluster %v", p.name, errA, errB)
-			continue
-		}
-		if fmt.Sprint(a) != fmt.Sprint(b) {
-			t.Errorf("%s differs:\n one server %v\n cluster    %v", p.name, a, b)
-		}
-	}
+	compare(after)
 }
 
 // loadStats loads the part of the registry scope names and describes it.
