@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/rigwatch/rigwatch/internal/localch"
 	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
@@ -376,4 +377,25 @@ func loadStats(ctx context.Context, st *store.Store, scope store.Scope) (string,
 	}
 	t := time.Date(2025, 10, 1, 1, 0, 0, 0, time.UTC)
 	return fmt.Sprintf("%+v %v %v", ix.Stats(t.Add(3*time.Hour)), ix.SiteCapacityW("S1", t), ix.SiteCapacityW("S1", t.Add(3*time.Hour))), nil
+}
+
+// TestClusterNeedsInOrder: cluster mode refuses a user whose reads of a
+// shard may go to any replica, and says what to set.
+func TestClusterNeedsInOrder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := localch.StartCluster(ctx, t.TempDir(), localch.ClusterConfig{Shards: 1, Replicas: 1, LoadBalancing: "random"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	_, err = store.Open(ctx, testenv.ClusterConfig(c), nil)
+	if err == nil || !strings.Contains(err.Error(), "load_balancing = 'in_order'") || !strings.Contains(err.Error(), "docs/cluster.md") {
+		t.Fatalf("Open with load_balancing random: %v", err)
+	}
+	cfg := testenv.ClusterConfig(c)
+	cfg.Cluster = "nosuch"
+	if _, err := store.Open(ctx, cfg, nil); err == nil || !strings.Contains(err.Error(), "knows no cluster") {
+		t.Fatalf("Open of an unknown cluster: %v", err)
+	}
 }

@@ -17,6 +17,9 @@ type ClusterConfig struct {
 	Name     string // the cluster's name in remote_servers; default "rigwatch"
 	Shards   int    // default 2
 	Replicas int    // per shard; default 2
+	// LoadBalancing is the default profile's load_balancing; default
+	// "in_order", which rigwatch's cluster mode requires.
+	LoadBalancing string
 }
 
 // Cluster is a ClickHouse cluster on loopback ports: Shards × Replicas
@@ -76,6 +79,9 @@ func StartCluster(ctx context.Context, dir string, cfg ClusterConfig, log *zap.L
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 2
 	}
+	if cfg.LoadBalancing == "" {
+		cfg.LoadBalancing = "in_order"
+	}
 	if cfg.Shards < 1 || cfg.Replicas < 1 || cfg.Shards*cfg.Replicas > 16 {
 		return nil, fmt.Errorf("a local cluster of %d shards × %d replicas: want 1 to 16 servers", cfg.Shards, cfg.Replicas)
 	}
@@ -124,8 +130,7 @@ func StartCluster(ctx context.Context, dir string, cfg ClusterConfig, log *zap.L
 		c.Servers[s] = make([]*Server, cfg.Replicas)
 		for r := range pp[s] {
 			p := pp[s][r]
-			// rigwatch's cluster mode wants in_order (docs/cluster.md).
-			opts := Options{tcp: p.tcp, http: p.http, loadBalancing: "in_order", extra: fmt.Sprintf("  <interserver_http_port>%d</interserver_http_port>\n  <macros><shard>%s</shard><replica>%s</replica></macros>\n",
+			opts := Options{tcp: p.tcp, http: p.http, loadBalancing: cfg.LoadBalancing, extra: fmt.Sprintf("  <interserver_http_port>%d</interserver_http_port>\n  <macros><shard>%s</shard><replica>%s</replica></macros>\n",
 				p.inter, ShardMacro(s), ReplicaMacro(s, r)) + common}
 			wg.Add(1)
 			go func() {
