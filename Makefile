@@ -11,7 +11,7 @@ PKGS    := ./...
 # from a finding: a finding always writes its input under testdata/fuzz.
 FUZZTIME ?= 20000x
 
-.PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse chromium alertmanager clean web-vendor
+.PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse chromium alertmanager cluster-tools clean web-vendor
 
 all: build
 
@@ -54,10 +54,27 @@ alertmanager:
 		fi; \
 	fi
 
+# cluster-tools installs what the cluster and deployment tests need beyond
+# ClickHouse: Debian's zookeeper (Java; the tests run it standalone on a
+# loopback port beside four ClickHouse servers) and docker-compose (to check
+# the compose files; no Docker engine is needed). Helm comes through go run.
+cluster-tools:
+	@missing=""; \
+	{ [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; } || missing="$$missing zookeeper"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing (Debian packages) for the cluster and deployment tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "the cluster and deployment tests need:$$missing (apt-get install$$missing)" >&2; exit 1; \
+		fi; \
+	fi
+
 demo: clickhouse build
 	./$(BIN) demo
 
-test: clickhouse chromium alertmanager
+test: clickhouse chromium alertmanager cluster-tools
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz-short
@@ -65,7 +82,7 @@ test: clickhouse chromium alertmanager
 # soak runs the reliability tests at full scale: 1,000,000 readings through
 # eight SIGKILLs, the 14-day scenario's alerts through eight more, a 30 s
 # ClickHouse outage, and bad input at volume.
-soak: clickhouse
+soak: clickhouse cluster-tools
 	RIGWATCH_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run 'SIGKILL|Killed|Outage|BrokerRestart|SIGTERM|TwoConsumers|BadInput' ./cmd/rigwatch/ ./ingest/
 
 unit:

@@ -53,3 +53,8 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// kfake, the embedded broker, with one fix (third_party/kfake/README.md):
+// a consumer-group member that dies while waiting in JoinGroup expires
+// after its session timeout instead of keeping its partitions for good.
+replace github.com/twmb/franz-go/pkg/kfake => ./third_party/kfake

@@ -19,12 +19,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rigwatch/rigwatch/notify"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 // config is everything rigwatch can be told, from (in rising precedence) an
 // optional YAML file, RIGWATCH_* environment variables and flags.
 type config struct {
 	ClickHouse         string        `yaml:"clickhouse"`
+	ClickHouseCluster  string        `yaml:"clickhouse_cluster"`
 	ClickHouseDB       string        `yaml:"clickhouse_database"`
 	ClickHouseUser     string        `yaml:"clickhouse_user"`
 	ClickHousePassword string        `yaml:"clickhouse_password"`
@@ -154,7 +156,8 @@ const logLevelAnnotation = "rigwatch/log-level"
 
 func (g *globalFlags) register(root *cobra.Command) {
 	g.settings = []setting{
-		strSetting("clickhouse", "RIGWATCH_CLICKHOUSE_ADDR", "ClickHouse native address HOST:PORT (unset: start a private server under the data dir)", func(c *config) *string { return &c.ClickHouse }),
+		strSetting("clickhouse", "RIGWATCH_CLICKHOUSE_ADDR", "ClickHouse native address HOST:PORT, or several comma-separated with --clickhouse-cluster (unset: start a private server under the data dir)", func(c *config) *string { return &c.ClickHouse }),
+		strSetting("clickhouse-cluster", "RIGWATCH_CLICKHOUSE_CLUSTER", "ClickHouse cluster (from the servers' remote_servers): Distributed tables over replicated shards, created ON CLUSTER", func(c *config) *string { return &c.ClickHouseCluster }),
 		strSetting("clickhouse-database", "RIGWATCH_CLICKHOUSE_DATABASE", "ClickHouse database", func(c *config) *string { return &c.ClickHouseDB }),
 		strSetting("clickhouse-user", "RIGWATCH_CLICKHOUSE_USER", "ClickHouse user", func(c *config) *string { return &c.ClickHouseUser }),
 		strSetting("clickhouse-password", "RIGWATCH_CLICKHOUSE_PASSWORD", "ClickHouse password (prefer the environment variable)", func(c *config) *string { return &c.ClickHousePassword }),
@@ -272,10 +275,28 @@ func (g *globalFlags) resolve() (config, error) {
 			return cfg, usagef("--alertmanager: %v", err)
 		}
 	}
+	if err := checkClickHouse(cfg); err != nil {
+		return cfg, err
+	}
 	if _, err := zapcore.ParseLevel(cfg.LogLevel); err != nil {
 		return cfg, usagef("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
 	}
 	return cfg, nil
+}
+
+// checkClickHouse checks the ClickHouse address list and cluster name.
+func checkClickHouse(cfg config) error {
+	if cfg.ClickHouseCluster != "" && cfg.ClickHouse == "" {
+		return usagef("--clickhouse-cluster %s needs the cluster's servers in --clickhouse", cfg.ClickHouseCluster)
+	}
+	sc := store.Config{Addr: cfg.ClickHouse, Cluster: cfg.ClickHouseCluster, Database: cfg.ClickHouseDB}
+	if cfg.ClickHouse == "" {
+		return nil
+	}
+	if err := sc.Validate(); err != nil {
+		return usagef("--clickhouse: %v", err)
+	}
+	return nil
 }
 
 func firstLine(s string) string {
