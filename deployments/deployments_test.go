@@ -29,10 +29,6 @@ import (
 // composeEnv fills the variables the compose files require.
 var composeEnv = []string{"RIGWATCH_CLICKHOUSE_PASSWORD=test-password", "RIGWATCH_API_TOKEN=rwt_test", "GRAFANA_ADMIN_PASSWORD=test"}
 
-// pendingEnv are settings the contract names that another change adds to
-// rigwatch (the UI work on issue 10 adds --alertmanager).
-var pendingEnv = map[string]bool{"RIGWATCH_ALERTMANAGER_URL": true}
-
 func command(t *testing.T, timeout time.Duration, env []string, name string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(name, args...)
@@ -136,7 +132,7 @@ func knownEnv(t *testing.T) map[string]bool {
 func checkEnv(t *testing.T, known map[string]bool, where string, env map[string]string) {
 	t.Helper()
 	for k := range env {
-		if strings.HasPrefix(k, "RIGWATCH_") && !known[k] && !pendingEnv[k] {
+		if strings.HasPrefix(k, "RIGWATCH_") && !known[k] {
 			t.Errorf("%s sets %s, which rigwatch does not read", where, k)
 		}
 	}

@@ -2,6 +2,7 @@
 -- local day: the feeder ranking and the feeder page measure energy beyond
 -- normal losses with the detector's own model. Valid on ClickHouse 18.16
 -- and current releases. A re-evaluation of a day replaces its row.
+-- cluster: sharding key cityHash64(feeder_id)
 CREATE TABLE IF NOT EXISTS {db}.loss_models (
     feeder_id String,
     day DateTime,

@@ -162,3 +162,23 @@ CREATE TABLE IF NOT EXISTS rigwatch.alert_events_local ON CLUSTER rigwatch (
 ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/rigwatch/alert_events_SUFFIX', '{replica}')
 ORDER BY (alert_id, ts, seq);
 CREATE TABLE IF NOT EXISTS rigwatch.alert_events ON CLUSTER rigwatch AS rigwatch.alert_events_local ENGINE = Distributed(rigwatch, rigwatch, alert_events_local, cityHash64(alert_id));
+
+-- 0003_models
+CREATE TABLE IF NOT EXISTS rigwatch.loss_models_local ON CLUSTER rigwatch (
+    feeder_id String,
+    day DateTime,
+    c_kwh Float64,
+    a Float64,
+    b_per_kwh Float64,
+    share Float64,
+    fitted_share Float64,
+    allowance Float64,
+    source String,
+    sigma_kwh Float64,
+    hours UInt32,
+    typical_kwh Float64,
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rigwatch/loss_models_SUFFIX', '{replica}', version)
+ORDER BY (feeder_id, day);
+CREATE TABLE IF NOT EXISTS rigwatch.loss_models ON CLUSTER rigwatch AS rigwatch.loss_models_local ENGINE = Distributed(rigwatch, rigwatch, loss_models_local, cityHash64(feeder_id));
