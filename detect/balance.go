@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/stat"
@@ -13,66 +14,109 @@ import (
 
 // feederSeries is a feeder's hourly energy balance: what its head meter
 // measured and what its other meters together measured, over the hours in
-// which every one of them reported the whole hour.
+// which every one of them reported the whole hour. The engine keeps it
+// between calls, aligned with its grid.
 type feederSeries struct {
 	id, class string
 	head      int32
 	members   int
 	m, hd     []float64
 	complete  []bool
-	models    map[int]lossModel // judged model by local day start hour
+	models    map[int]lossModel // judged model by local day start hour, this call
+	// members by local day (Unix s): nil when they change within the day;
+	// and the most members at an hour of the day
+	mem  map[int64][]int32
+	nmem map[int64]int
 }
 
+// feeders returns the feeders of the grid (those whose head meter has
+// readings), ordered by head meter id, with their hourly balance derived
+// for the hours that changed since the previous call.
 func (r *run) feeders() []*feederSeries {
-	if r.feederCache != nil {
-		return r.feederCache
+	if r.fs != nil {
+		return r.fs
 	}
-	g := r.g
+	st, g := r.e.st, r.g
 	out := []*feederSeries{}
 	for mi := range g.ids {
 		m := r.meta[mi]
 		if !r.known[mi] || m.Role != schemas.RoleFeederHead || m.FeederID == "" {
 			continue
 		}
-		f := &feederSeries{id: m.FeederID, class: m.Class, head: int32(mi), m: make([]float64, g.n), hd: make([]float64, g.n),
-			complete: make([]bool, g.n), models: map[int]lossModel{}}
-		var members []int32
-		day := -1
-		for h := 0; h < g.n; h++ {
-			// membership at the start and end of each local day; hour by
-			// hour on the days it changes
-			if ds := r.dayOf(h); ds != day {
-				day = ds
+		f, from := st.feeders[m.FeederID], r.fedFrom
+		if f == nil || f.head != int32(mi) || len(f.m) != g.n {
+			f = &feederSeries{id: m.FeederID, head: int32(mi), m: make([]float64, g.n), hd: make([]float64, g.n),
+				complete: make([]bool, g.n), mem: map[int64][]int32{}, nmem: map[int64]int{}}
+			st.feeders[m.FeederID] = f
+			from = 0
+		}
+		f.class = m.Class
+		f.models = map[int]lossModel{}
+		r.balance(f, from)
+		out = append(out, f)
+	}
+	slices.SortFunc(out, func(a, b *feederSeries) int { return strings.Compare(g.ids[a.head], g.ids[b.head]) })
+	r.fs = out
+	return out
+}
+
+// balance derives feeder f's hourly balance from grid hour from on.
+func (r *run) balance(f *feederSeries, from int) {
+	g := r.g
+	for day := range f.nmem {
+		if day < g.t0 || day >= g.t0+int64(r.dayOf(from))*hourS {
+			delete(f.nmem, day)
+		}
+	}
+	for day := range f.mem {
+		if day < g.t0 {
+			delete(f.mem, day)
+		}
+	}
+	var members []int32
+	day := math.MinInt
+	for h := from; h < g.n; h++ {
+		// membership at the start and end of each local day; hour by hour
+		// on the days it changes
+		ds := r.dayOf(h)
+		key := g.t0 + int64(ds)*hourS
+		if ds != day {
+			day = ds
+			var ok bool
+			if members, ok = f.mem[key]; !ok {
 				var k1, k2 string
 				members, k1 = r.members(f.id, g.hourTime(ds).Add(time.Second))
 				_, k2 = r.members(f.id, g.hourTime(ds+24).Add(-time.Second))
 				if k1 != k2 {
 					members = nil
 				}
-			}
-			ms := members
-			if ms == nil {
-				ms, _ = r.members(f.id, g.hourTime(h).Add(30*time.Minute))
-			}
-			f.members = max(f.members, len(ms))
-			ok := g.full(f.head, h)
-			var sum float64
-			for _, x := range ms {
-				if x < 0 || !g.full(x, h) {
-					ok = false
-					break
-				}
-				sum += float64(g.e[x][h])
-			}
-			f.complete[h] = ok
-			if ok {
-				f.m[h], f.hd[h] = sum, float64(g.e[f.head][h])
+				f.mem[key] = members
 			}
 		}
-		out = append(out, f)
+		ms := members
+		if ms == nil {
+			ms, _ = r.members(f.id, g.hourTime(h).Add(30*time.Minute))
+		}
+		f.nmem[key] = max(f.nmem[key], len(ms))
+		ok := g.full(f.head, h)
+		var sum float64
+		for _, x := range ms {
+			if x < 0 || !g.full(x, h) {
+				ok = false
+				break
+			}
+			sum += float64(g.e[x][h])
+		}
+		f.complete[h] = ok
+		f.m[h], f.hd[h] = 0, 0
+		if ok {
+			f.m[h], f.hd[h] = sum, float64(g.e[f.head][h])
+		}
 	}
-	r.feederCache = out
-	return out
+	f.members = 0
+	for _, n := range f.nmem {
+		f.members = max(f.members, n)
+	}
 }
 
 // members returns the grid indexes of the meters on a feeder at t, other
@@ -87,7 +131,7 @@ func (r *run) members(feeder string, t time.Time) ([]int32, string) {
 			continue
 		}
 		key += m.MeterID + ","
-		if i, ok := r.g.idx[m.MeterID]; ok {
+		if i, ok := r.g.idx[m.MeterID]; ok && r.g.seen[i] > r.g.t0 {
 			out = append(out, i)
 		}
 	}
@@ -164,33 +208,44 @@ func (r *run) judgeModels(fs []*feederSeries) {
 	for i, f := range fs {
 		own[i] = map[int]lossModel{}
 		band := r.cfg.lossBand(f.class)
+		fits := r.e.st.fits[f.id]
+		if fits == nil {
+			fits = map[int64]lossModel{}
+			r.e.st.fits[f.id] = fits
+		}
 		for h := r.hFirst; h <= r.hLast; h++ {
 			ds := r.dayOf(h)
 			if _, ok := own[i][ds]; ok {
 				continue
 			}
-			lm := r.ownFit(f, ds)
+			day := r.g.t0 + int64(ds)*hourS
+			lm, ok := fits[day]
+			if !ok {
+				lm = r.ownFit(f, ds)
+				fits[day] = lm
+			}
 			own[i][ds] = lm
 			if lm.plausible(band) {
 				shares[key{f.class, ds}] = append(shares[key{f.class, ds}], lm.share)
 			}
 		}
 	}
+	// each class's peers on each day: their shares sorted, and spread
+	spread := map[key]float64{}
+	for k, v := range shares {
+		slices.Sort(v)
+		med := quantileSorted(v, 0.5)
+		dev := make([]float64, len(v))
+		for j, x := range v {
+			dev[j] = math.Abs(x - med)
+		}
+		spread[k] = 1.4826 * medianOf(dev)
+	}
 	for i, f := range fs {
 		band := r.cfg.lossBand(f.class)
 		for ds, lm := range own[i] {
-			v := shares[key{f.class, ds}]
-			slices.Sort(v)
-			spread := 0.0
-			if len(v) > 0 {
-				med := quantileSorted(v, 0.5)
-				dev := make([]float64, len(v))
-				for j, x := range v {
-					dev[j] = math.Abs(x - med)
-				}
-				spread = 1.4826 * medianOf(dev)
-			}
-			f.models[ds] = lm.judged(band, v, spread)
+			k := key{f.class, ds}
+			f.models[ds] = lm.judged(band, shares[k], spread[k])
 		}
 	}
 }
@@ -418,11 +473,9 @@ func (r *run) donor(fs []*feederSeries, f *feederSeries, lm *lossModel, hs []int
 // refreshSuspects is an imbalance episode's refresh: its suspects as of its
 // last hour held.
 func refreshSuspects(r *run, ep *episode) {
-	for _, f := range r.feeders() {
-		if f.id == ep.entity {
-			r.suspects(ep, f)
-			return
-		}
+	r.feeders()
+	if f := r.e.st.feeders[ep.entity]; f != nil {
+		r.suspects(ep, f)
 	}
 }
 

@@ -53,17 +53,18 @@ func (b *baseline) usual(r *run, k int) float64 {
 // meterBaseline computes meter mi's baseline over the lookback before local
 // day ds (a grid hour), leaving out days skip names and hours p marks NaN
 // (not metered, or stuck).
-func (r *run) meterBaseline(mi int32, p []float64, ds int, skip func(day int) bool) baseline {
+func (r *run) meterBaseline(mi int32, p kw, ds int, skip func(day int) bool) baseline {
 	var b baseline
 	var bySlot [48][]float64
 	for h := max(ds-r.lookH, 0); h < ds; h++ {
-		if math.IsNaN(p[h]) || skip != nil && skip(r.dayOf(h)) {
+		v := p.at(h)
+		if math.IsNaN(v) || skip != nil && skip(r.dayOf(h)) {
 			continue
 		}
 		j := r.hod(h)
-		bySlot[r.slot(h)] = append(bySlot[r.slot(h)], p[h])
+		bySlot[r.slot(h)] = append(bySlot[r.slot(h)], v)
 		b.n[j]++
-		b.max[j] = math.Max(b.max[j], p[h])
+		b.max[j] = math.Max(b.max[j], v)
 	}
 	var all [24]float64
 	for s := range bySlot {
@@ -97,17 +98,16 @@ func (r *run) meterBaseline(mi int32, p []float64, ds int, skip func(day int) bo
 type peerProfile struct {
 	med, hi [24]float64
 	n       int
+	day     int64 // Unix s of the local day it is for
 }
 
 // classPeers returns the peer profile of a meter class over the lookback
 // before local day ds.
 func (r *run) classPeers(class string, ds int) peerProfile {
-	key := fmt.Sprint(class, ds)
-	if v, ok := r.peerCache[key]; ok {
+	day := r.g.t0 + int64(ds)*hourS
+	key := fmt.Sprint(class, "@", day)
+	if v, ok := r.e.st.peers[key]; ok {
 		return v
-	}
-	if r.peerCache == nil {
-		r.peerCache = map[string]peerProfile{}
 	}
 	var ms []int32
 	for mi := range r.g.ids {
@@ -118,11 +118,9 @@ func (r *run) classPeers(class string, ds int) peerProfile {
 	slices.SortFunc(ms, func(a, b int32) int { return cmpStr(r.g.ids[a], r.g.ids[b]) })
 	stride := max(1, len(ms)/200)
 	meds := make([][]float64, 24)
-	p := make([]float64, r.g.n)
-	var v peerProfile
+	v := peerProfile{day: day}
 	for i := 0; i < len(ms); i += stride {
-		r.hourlyKW(ms[i], p)
-		b := r.meterBaseline(ms[i], p, ds, nil)
+		b := r.baselineOf(ms[i], ds)
 		for j := range 24 {
 			if b.n[j] > 0 {
 				var vals []float64
@@ -144,52 +142,91 @@ func (r *run) classPeers(class string, ds int) peerProfile {
 			v.hi[j] = quantileSorted(meds[j], r.cfg.PeerQuantile)
 		}
 	}
-	r.peerCache[key] = v
+	r.e.st.peers[key] = v
 	return v
 }
 
-// hourlyKW fills p with meter mi's mean kW for every grid hour: NaN where
-// less than half the hour is metered or the meter is stuck (the same
-// non-zero reading a third hour running: not a real load).
-func (r *run) hourlyKW(mi int32, p []float64) {
-	g := r.g
-	for h := range g.n {
-		if v, ok := g.power(mi, h); ok {
-			p[h] = v
-		} else {
-			p[h] = math.NaN()
-		}
-	}
-	// From the third hour of a run on: marking the run's first hours would
-	// need the hours after them, and an evaluation sees only the past.
-	for _, run := range r.stuckRuns(mi, 3) {
-		for h := run[0] + 2; h < run[1]; h++ {
-			p[h] = math.NaN()
-		}
-	}
+// kw is meter mi's mean kW by grid hour: NaN where less than half the
+// hour is metered or the meter is stuck (the same non-zero reading a third
+// hour running: not a real load). From the third hour of a run on: marking
+// the run's first hours would need the hours after them, and an evaluation
+// sees only the past.
+type kw struct {
+	g  *grid
+	mi int32
 }
 
-// stuckRuns returns the runs [from, to) of at least minLen fully metered
-// hours in which meter mi repeated one non-zero hourly energy exactly. A
-// load that moves at all differs from hour to hour at a meter's
+func (p kw) at(h int) float64 {
+	v, ok := p.g.power(p.mi, h)
+	if !ok || p.g.runStart(p.mi, h, 3) <= h-2 {
+		return math.NaN()
+	}
+	return v
+}
+
+// window returns hours [a, b] of p, in buf.
+func (p kw) window(buf []float64, a, b int) []float64 {
+	buf = buf[:0]
+	for h := a; h <= b; h++ {
+		buf = append(buf, p.at(h))
+	}
+	return buf
+}
+
+// runStart returns the first hour of the run of fully metered hours ending
+// at h in which meter mi repeated one non-zero hourly energy exactly, h+1
+// if hour h is not in one; it looks back at most limit hours (0: no
+// limit). A load that moves at all differs from hour to hour at a meter's
 // resolution; one repeated for hours is a stuck register or a
 // communication fault, unless the meter's resolution cannot show the load
 // move (see quality).
+func (g *grid) runStart(mi int32, h, limit int) int {
+	e := g.e[mi]
+	if e[h] <= 0 || !g.full(mi, h) {
+		return h + 1
+	}
+	s := h
+	for s > 0 && (limit == 0 || h-s+1 < limit) && e[s-1] == e[h] && g.full(mi, s-1) {
+		s--
+	}
+	return s
+}
+
+// stuckRuns returns the runs [from, to) of at least minLen hours of meter
+// mi that repeat one reading (runStart).
 func (r *run) stuckRuns(mi int32, minLen int) [][2]int {
 	g := r.g
 	var out [][2]int
-	start := 0
-	for h := 1; h <= g.n; h++ {
-		same := h < g.n && g.full(mi, h) && g.full(mi, h-1) && g.e[mi][h] > 0 && g.e[mi][h] == g.e[mi][h-1]
-		if same {
+	for h := g.n - 1; h >= 0; {
+		s := g.runStart(mi, h, 0)
+		if s > h {
+			h--
 			continue
 		}
-		if h-start >= minLen && g.e[mi][start] > 0 && g.full(mi, start) {
-			out = append(out, [2]int{start, h})
+		if h-s+1 >= minLen {
+			out = append(out, [2]int{s, h + 1})
 		}
-		start = h
+		h = s - 1
 	}
+	slices.Reverse(out)
 	return out
+}
+
+// baselineOf returns meter mi's baseline for local day ds (meterBaseline
+// with nothing skipped), computed once a day.
+func (r *run) baselineOf(mi int32, ds int) baseline {
+	day := r.g.t0 + int64(ds)*hourS
+	days := r.e.st.bases[mi]
+	if b, ok := days[day]; ok {
+		return b
+	}
+	b := r.meterBaseline(mi, kw{r.g, mi}, ds, nil)
+	if days == nil {
+		days = map[int64]baseline{}
+		r.e.st.bases[mi] = days
+	}
+	days[day] = b
+	return b
 }
 
 func cmpStr(a, b string) int {

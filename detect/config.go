@@ -29,6 +29,11 @@ type Config struct {
 	// that is not where the previous call ended) replays evaluations without
 	// reporting, to pick up findings already under way. Default 1 day.
 	Warmup time.Duration
+	// ReadOverlap is how much of the hours a continuing Evaluate has read
+	// before it reads again, for readings that were in flight to the store
+	// when it read them; older late readings are read again only when
+	// Invalidate names their hours. A whole number of hours; default 0.
+	ReadOverlap time.Duration
 	// Location is the settlement time zone: calendar days and months of
 	// purchase_shortfall, and local hours of day. Default Local (UTC+5).
 	Location *time.Location
@@ -254,6 +259,9 @@ func (c Config) Validate() error {
 		if err := hour(x.n, x.d); err != nil {
 			return err
 		}
+	}
+	if c.ReadOverlap < 0 || c.ReadOverlap%time.Hour != 0 || c.ReadOverlap > c.Lookback {
+		return fmt.Errorf("%w: read overlap %s must be a whole number of hours within the lookback", ErrConfig, c.ReadOverlap)
 	}
 	if c.Lookback < 24*time.Hour {
 		return fmt.Errorf("%w: lookback %s is shorter than a day", ErrConfig, c.Lookback)

@@ -32,6 +32,11 @@ type Engine struct {
 	accounts map[string]*account
 	// models are the feeders' loss models of the last local day evaluated
 	models []schemas.LossModel
+	// rowsRead counts the readings read from Series, in all calls
+	rowsRead int64
+	// st is what continuing calls carry over: the grid of hourly readings
+	// and what is derived from it.
+	st *state
 }
 
 // New returns an Engine reading the registry through reg.
@@ -46,7 +51,7 @@ func New(cfg Config, reg Registry, log *zap.Logger) (*Engine, error) {
 		log = zap.NewNop()
 	}
 	return &Engine{cfg: cfg.withDefaults(), reg: reg, log: log.With(zap.String("component", "detect")),
-		eps: map[string]*episode{}, accounts: map[string]*account{}}, nil
+		eps: map[string]*episode{}, accounts: map[string]*account{}, st: newState()}, nil
 }
 
 // LossModels returns every feeder's loss model as judged for each local day
@@ -83,26 +88,24 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	if e.lastTo.IsZero() || !from.Equal(e.lastTo) {
 		e.eps = map[string]*episode{}
 		e.accounts = map[string]*account{}
+		e.st = newState()
 		evalFrom = first.Add(-e.cfg.Warmup)
 	}
 	e.lastTo = to
 	readFrom := e.dayStart(evalFrom.Add(-time.Hour)).Add(-e.cfg.Lookback)
 	started := time.Now()
-	g, err := loadGrid(ctx, src, readFrom, last)
-	if err != nil {
+	if err := e.load(ctx, src, readFrom, last); err != nil {
 		e.lastTo = time.Time{}
+		e.st = newState()
 		return nil, fmt.Errorf("cannot read readings for %s..%s: %w", readFrom.Format(time.RFC3339), last.Format(time.RFC3339), err)
 	}
+	g := e.st.g
 	r := &run{e: e, cfg: &e.cfg, g: g, from: from, to: to,
 		hFirst: g.hourOf(evalFrom) - 1, hReport: g.hourOf(first) - 1, hLast: g.n - 1}
-	r.meta = make([]schemas.Meter, len(g.ids))
-	r.known = make([]bool, len(g.ids))
-	for i, id := range g.ids {
-		r.meta[i], r.known[i] = e.reg.MeterAt(id, last.Add(-time.Nanosecond))
-	}
 	_, off := time.Unix(g.t0, 0).In(e.cfg.Location).Zone()
 	r.off = int64(off)
 	r.lookH = int(e.cfg.Lookback / time.Hour)
+	r.prepare(last)
 
 	for _, step := range []func() error{r.overCapacity, r.unregistered, r.imbalance, r.quality} {
 		if err := ctx.Err(); err != nil {
@@ -174,9 +177,11 @@ type run struct {
 	hFirst, hReport, hLast int
 	out                    []schemas.Alert
 	owners                 map[string][]schemas.Rig
-	siteCache              []*siteSeries
-	feederCache            []*feederSeries
-	peerCache              map[string]peerProfile
+	// the feeders' and sites' series are derived again from these hours
+	// on (prepare); the lists of this call
+	fedFrom, capFrom int
+	fs               []*feederSeries
+	ss               []*siteSeries
 }
 
 // hod returns the local hour of day of grid hour h.

@@ -58,10 +58,8 @@ func (r *run) purchases(ctx context.Context, src Series, from, to time.Time) err
 		}
 	}
 	var siteMeters []int32
-	for mi := range g.ids {
-		if r.known[mi] && r.meta[mi].Role == schemas.RoleSite && r.meta[mi].SiteID != "" {
-			siteMeters = append(siteMeters, int32(mi))
-		}
+	for _, s := range r.sites() {
+		siteMeters = append(siteMeters, s.mi)
 	}
 	for _, end := range ends {
 		start := end - 86400

@@ -25,24 +25,23 @@ func (r *run) quality() error {
 			continue
 		}
 		id := g.ids[mi]
-		runs := r.stuckRuns(mi, n)
 		for h := r.hFirst; h <= r.hLast; h++ {
-			in := -1
-			for i, run := range runs {
-				if h >= run[0]+n-1 && h < run[1] {
-					in = i
-				}
-			}
+			// the run of one repeated reading ending at h, if it has
+			// lasted StuckHours
+			in := h-g.runStart(mi, h, n)+1 >= n
 			ep := r.episode(schemas.KindDataQuality, id, "")
 			if ep != nil {
 				ep.cur.hours++
-				r.step(ep, h, in >= 0)
+				r.step(ep, h, in)
 				continue
 			}
-			if in < 0 || !r.moves(mi, runs[in][0]) || r.repeats(mi, runs[in][0], h+1) {
+			if !in {
 				continue
 			}
-			from := runs[in][0]
+			from := g.runStart(mi, h, 0)
+			if !r.moves(mi, from) || r.repeats(mi, from, h+1) {
+				continue
+			}
 			a := r.meterAlert(mi)
 			a.Evidence = map[string]any{"rule": "stuck_reading", "kwh_per_hour": round(float64(g.e[mi][from]), 4),
 				"class": r.meta[mi].Class, "role": r.meta[mi].Role}

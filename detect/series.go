@@ -22,6 +22,9 @@ type Series interface {
 	MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error
 	// Purchases returns the marketplace purchases with ts in [from, to).
 	Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error)
+	// MeterReadingsOf is MeterReadings for the given meters only: the
+	// engine reads again the hours ingest marked late.
+	MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error
 	// MeterTotalsBefore returns, for each of the given meters that has
 	// readings with ts <= t, their total energy at their latest versions:
 	// the opening of an operator's prepaid account.
@@ -123,6 +126,12 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	return m.each(ctx, ids, from, to, fn)
+}
+
+// each calls fn with the readings in (from, to] of each of ids, in order;
+// the caller holds the read lock.
+func (m *MemSeries) each(ctx context.Context, ids []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
 	f, e := from.UnixNano(), to.UnixNano()
 	var ts []time.Time
 	for k, id := range ids {
@@ -130,6 +139,9 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 			return ctx.Err()
 		}
 		mm := m.meters[id]
+		if mm == nil {
+			continue
+		}
 		i := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > f })
 		j := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > e })
 		if i >= j {
@@ -144,6 +156,15 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 		}
 	}
 	return nil
+}
+
+// MeterReadingsOf implements Series.
+func (m *MemSeries) MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := slices.Clone(meterIDs)
+	slices.Sort(ids)
+	return m.each(ctx, ids, from, to, fn)
 }
 
 // MeterTotalsBefore implements Series.

@@ -121,6 +121,8 @@ func TestStepwise(t *testing.T) {
 		step time.Duration
 	}{
 		{"grid", sim.Config{Seed: 7, Feeders: 20, Days: days}, 6 * time.Hour},
+		// live: an evaluation an hour
+		{"hourly", sim.Config{Seed: 8, Preset: sim.PresetTheft, Feeders: 6, Days: 16}, time.Hour},
 		// under-reporting meters, suspects and rules over whole days
 		{"theft", sim.Config{Seed: 7, Preset: sim.PresetTheft, Feeders: 6, Days: 20}, 12 * time.Hour},
 		// stuck meters and a business's calendar

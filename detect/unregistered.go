@@ -54,7 +54,7 @@ func (r *run) unregistered() error {
 	for _, s := range r.sites() {
 		capOf[s.mi] = s
 	}
-	p := make([]float64, g.n)
+	var win []float64
 	for mi32 := range g.ids {
 		mi := int32(mi32)
 		m := r.meta[mi]
@@ -65,12 +65,10 @@ func (r *run) unregistered() error {
 		if m.Role != schemas.RoleCustomer && site == nil {
 			continue
 		}
-		r.hourlyKW(mi, p)
+		p := kw{g, mi}
 		zeroCap := func(h int) bool { return site == nil || site.c[h] <= 0 }
 		id := g.ids[mi]
 		household := m.Class == schemas.ClassResidential
-		var base baseline
-		baseDay := -1 << 30
 		for h := r.hFirst; h <= r.hLast; h++ {
 			if ep := r.episode(schemas.KindUnregisteredLoad, id, ""); ep != nil {
 				r.holdUnregistered(ep, mi, p, h, zeroCap, household)
@@ -81,12 +79,21 @@ func (r *run) unregistered() error {
 			}
 			ok := true
 			for k := h - K + 1; k <= h && ok; k++ {
-				ok = !math.IsNaN(p[k]) && zeroCap(k)
+				ok = zeroCap(k)
 			}
 			if !ok {
 				continue
 			}
-			win := p[h-K+1 : h+1]
+			win = p.window(win, h-K+1, h)
+			if slices.ContainsFunc(win, math.IsNaN) {
+				continue
+			}
+			// Every rule below needs a step of MinStepKW in every hour or
+			// a plateau of three times it: most meters end here.
+			if slices.Min(win) < r.cfg.MinStepKW && medianOf(win) < 3*r.cfg.MinStepKW {
+				continue
+			}
+			var base baseline
 			var usual func(k int) float64
 			rule := ""
 			var why []string
@@ -98,9 +105,7 @@ func (r *run) unregistered() error {
 					why = append(why, fmt.Sprintf("a flat %.0f kW at a site whose registered rigs are all inactive", stat.Mean(win, nil)))
 				}
 			default:
-				if ds := r.dayOf(h); ds != baseDay {
-					base, baseDay = r.meterBaseline(mi, p, ds, nil), ds
-				}
+				base = r.baselineOf(mi, r.dayOf(h))
 				// A meter labelled residential whose own usual load is more
 				// than a household draws is a building: judged as one.
 				hh := household && base.peak() <= r.cfg.ResidentialMaxKW
@@ -123,7 +128,7 @@ func (r *run) unregistered() error {
 			}
 			var level float64
 			for k := h - K + 1; k <= h; k++ {
-				level += p[k] - usual(k)
+				level += p.at(k) - usual(k)
 			}
 			level /= float64(K)
 			if level < r.cfg.MinStepKW {
@@ -131,7 +136,7 @@ func (r *run) unregistered() error {
 			}
 			cut := level / 2
 			k := h - K + 1
-			for k > 0 && zeroCap(k-1) && (math.IsNaN(p[k-1]) || p[k-1]-usual(k-1) >= cut) {
+			for k > 0 && zeroCap(k-1) && (math.IsNaN(p.at(k-1)) || p.at(k-1)-usual(k-1) >= cut) {
 				k--
 			}
 			if rule == "predating" {
@@ -140,7 +145,7 @@ func (r *run) unregistered() error {
 				for k-24 >= 0 {
 					n := 0
 					for j := k - 24; j < k; j++ {
-						if zeroCap(j) && !math.IsNaN(p[j]) && p[j]-usual(j) >= cut {
+						if zeroCap(j) && !math.IsNaN(p.at(j)) && p.at(j)-usual(j) >= cut {
 							n++
 						}
 					}
@@ -149,11 +154,11 @@ func (r *run) unregistered() error {
 					}
 					k -= 24
 				}
-				for k > 0 && zeroCap(k-1) && (math.IsNaN(p[k-1]) || p[k-1]-usual(k-1) >= cut) {
+				for k > 0 && zeroCap(k-1) && (math.IsNaN(p.at(k-1)) || p.at(k-1)-usual(k-1) >= cut) {
 					k--
 				}
 			}
-			for k < h && math.IsNaN(p[k]) {
+			for k < h && math.IsNaN(p.at(k)) {
 				k++
 			}
 			a := r.meterAlert(mi)
@@ -173,11 +178,11 @@ func (r *run) unregistered() error {
 			ep.finish = finishUnregistered
 			for j := k; j <= h; j++ {
 				ep.cur.hours++
-				if !math.IsNaN(p[j]) && zeroCap(j) {
+				if !math.IsNaN(p.at(j)) && zeroCap(j) {
 					ep.cur.valid++
-					ep.cur.obs += p[j]
+					ep.cur.obs += p.at(j)
 					ep.cur.exp += ep.usual[r.slot(j)]
-					if p[j]-ep.usual[r.slot(j)] >= cut {
+					if p.at(j)-ep.usual[r.slot(j)] >= cut {
 						ep.cur.extra++ // hours carrying the step
 					}
 				}
@@ -191,7 +196,7 @@ func (r *run) unregistered() error {
 
 // ownStep reports whether the UnregisteredHours ending at h step up from
 // the meter's own history (see unregistered), and why.
-func (r *run) ownStep(b *baseline, p []float64, h int, household bool) ([]string, bool) {
+func (r *run) ownStep(b *baseline, p kw, h int, household bool) ([]string, bool) {
 	K := r.cfg.UnregisteredHours
 	steps := make([]float64, 0, K)
 	idle := 0
@@ -208,11 +213,11 @@ func (r *run) ownStep(b *baseline, p []float64, h int, household bool) ([]string
 	for k := h - K + 1; k <= h; k++ {
 		j := r.hod(k)
 		u := b.usual(r, k)
-		if b.n[j] < minDays || p[k]-b.max[j] < math.Max(r.cfg.MinStepKW, r.cfg.MinStepShare*u) {
+		if b.n[j] < minDays || p.at(k)-b.max[j] < math.Max(r.cfg.MinStepKW, r.cfg.MinStepShare*u) {
 			return nil, false
 		}
-		steps = append(steps, p[k]-u)
-		above += p[k] - b.max[j]
+		steps = append(steps, p.at(k)-u)
+		above += p.at(k) - b.max[j]
 		if b.idle[j] {
 			idle++
 		}
@@ -226,10 +231,10 @@ func (r *run) ownStep(b *baseline, p []float64, h int, household bool) ([]string
 		// mining-like.
 		for k := h - 23; k <= h-K; k++ {
 			j := r.hod(k)
-			if k < 0 || math.IsNaN(p[k]) || b.n[j] < minDays || p[k]-b.max[j] < math.Max(r.cfg.MinStepKW, r.cfg.MinStepShare*b.usual(r, k)) {
+			if k < 0 || math.IsNaN(p.at(k)) || b.n[j] < minDays || p.at(k)-b.max[j] < math.Max(r.cfg.MinStepKW, r.cfg.MinStepShare*b.usual(r, k)) {
 				return nil, false
 			}
-			steps = append(steps, p[k]-b.usual(r, k))
+			steps = append(steps, p.at(k)-b.usual(r, k))
 		}
 		if cv(steps) > r.cfg.MaxFlatCV {
 			return nil, false
@@ -258,7 +263,7 @@ func (r *run) ownStep(b *baseline, p []float64, h int, household bool) ([]string
 // ruleHolds reports whether the rule that opened a finding without a step
 // in its history still holds at hour h: the load is still the plateau of
 // machines.
-func (r *run) ruleHolds(ep *episode, mi int32, p []float64, h int) bool {
+func (r *run) ruleHolds(ep *episode, mi int32, p kw, h int) bool {
 	peers := r.classPeers(r.meta[mi].Class, r.dayOf(h))
 	_, ok := r.predating(mi, p, h, &peers)
 	return ok
@@ -272,7 +277,7 @@ func (r *run) ruleHolds(ep *episode, mi int32, p []float64, h int) bool {
 // finding held. One opened without history holds while its rule still
 // finds the plateau of machines: a building whose closed holiday looked
 // flat shows its opening hours again.
-func (r *run) holdUnregistered(ep *episode, mi int32, p []float64, h int, zeroCap func(int) bool, household bool) {
+func (r *run) holdUnregistered(ep *episode, mi int32, p kw, h int, zeroCap func(int) bool, household bool) {
 	ds := r.dayOf(h)
 	if day := r.tick(ds - 1); ep.model == "own_history" && day != ep.modelDay {
 		ep.modelDay = day
@@ -287,17 +292,17 @@ func (r *run) holdUnregistered(ep *episode, mi int32, p []float64, h int, zeroCa
 		}
 	}
 	ep.cur.hours++
-	if !math.IsNaN(p[h]) && zeroCap(h) {
+	if !math.IsNaN(p.at(h)) && zeroCap(h) {
 		ep.cur.valid++
-		ep.cur.obs += p[h]
+		ep.cur.obs += p.at(h)
 		ep.cur.exp += ep.usual[r.slot(h)]
-		if p[h]-ep.usual[r.slot(h)] >= ep.cut {
+		if p.at(h)-ep.usual[r.slot(h)] >= ep.cut {
 			ep.cur.extra++
 		}
 	}
 	held, idle := 0, 0
 	for k := max(h-23, 0); k <= h; k++ {
-		if !math.IsNaN(p[k]) && zeroCap(k) && p[k]-ep.usual[r.slot(k)] >= ep.cut {
+		if !math.IsNaN(p.at(k)) && zeroCap(k) && p.at(k)-ep.usual[r.slot(k)] >= ep.cut {
 			held++
 			if ep.idle[r.hod(k)] {
 				idle++
@@ -391,13 +396,13 @@ func finishUnregistered(ep *episode, a *schemas.Alert, cfg *Config) {
 // weekdays and weekends alike; a shop's steady plant runs under its opening
 // hours, a building's closed holiday is followed by its working days, and a
 // large shop's plant is usual among shops.
-func (r *run) predating(mi int32, p []float64, h int, peers *peerProfile) ([]string, bool) {
+func (r *run) predating(mi int32, p kw, h int, peers *peerProfile) ([]string, bool) {
 	const days = 7
 	K := r.cfg.UnregisteredHours
 	if h < days*24-1 {
 		return nil, false
 	}
-	win := p[h-K+1 : h+1]
+	win := p.window(nil, h-K+1, h)
 	if slices.ContainsFunc(win, math.IsNaN) {
 		return nil, false
 	}
@@ -411,7 +416,7 @@ func (r *run) predating(mi int32, p []float64, h int, peers *peerProfile) ([]str
 	for d := 0; d < days; d++ {
 		n, below, above, between := 0, 0, 0, 0
 		for k := h - 24*d - 23; k <= h-24*d; k++ {
-			v := p[k]
+			v := p.at(k)
 			switch {
 			case math.IsNaN(v):
 			case math.Abs(v-L) <= 0.1*L:
@@ -461,7 +466,7 @@ func (r *run) predating(mi int32, p []float64, h int, peers *peerProfile) ([]str
 		// hourly readings: consecutive plateau hours stand in
 		for i := 1; i < len(on); i++ {
 			if on[i-1]-on[i] == 1 {
-				d := p[on[i]] - p[on[i-1]]
+				d := p.at(on[i]) - p.at(on[i-1])
 				sq += d * d
 				nd++
 			}

@@ -12,10 +12,23 @@ import (
 // (from, to], grouped per meter and sorted by time, to fn. The slices are
 // reused between calls: fn must copy what it keeps.
 func (s *Store) MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
-	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ? ORDER BY meter_id, ts",
-		from.UTC(), to.UTC())
+	return s.meterReadings(ctx, "", []any{from.UTC(), to.UTC()}, fn)
+}
+
+// MeterReadingsOf is MeterReadings for the given meters only.
+func (s *Store) MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	if len(meterIDs) == 0 {
+		return nil
+	}
+	return s.forMeterChunks(meterIDs, func(cond string, args []any) error {
+		return s.meterReadings(ctx, cond, append([]any{from.UTC(), to.UTC()}, args...), fn)
+	})
+}
+
+func (s *Store) meterReadings(ctx context.Context, cond string, args []any, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ?"+cond+" ORDER BY meter_id, ts", args...)
 	if err != nil {
-		return fmt.Errorf("cannot read readings %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		return fmt.Errorf("cannot read readings %s..%s: %w", args[0].(time.Time).Format(time.RFC3339), args[1].(time.Time).Format(time.RFC3339), err)
 	}
 	defer rows.Close()
 	var (

@@ -182,3 +182,24 @@ CREATE TABLE IF NOT EXISTS rigwatch.loss_models_local ON CLUSTER rigwatch (
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rigwatch/loss_models_SUFFIX', '{replica}', version)
 ORDER BY (feeder_id, day);
 CREATE TABLE IF NOT EXISTS rigwatch.loss_models ON CLUSTER rigwatch AS rigwatch.loss_models_local ENGINE = Distributed(rigwatch, rigwatch, loss_models_local, cityHash64(feeder_id));
+
+-- 0005_live
+CREATE TABLE IF NOT EXISTS rigwatch.detect_state_local ON CLUSTER rigwatch (
+    name String,
+    event_time DateTime,
+    state String,
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rigwatch/detect_state_SUFFIX', '{replica}', version)
+ORDER BY name;
+CREATE TABLE IF NOT EXISTS rigwatch.detect_state ON CLUSTER rigwatch AS rigwatch.detect_state_local ENGINE = Distributed(rigwatch, rigwatch, detect_state_local, cityHash64(name));
+CREATE TABLE IF NOT EXISTS rigwatch.reading_marks_local ON CLUSTER rigwatch (
+    meter_id String,
+    ts DateTime,
+    interval_s UInt32,
+    noted DateTime
+)
+ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/rigwatch/reading_marks_SUFFIX', '{replica}')
+PARTITION BY toYYYYMMDD(noted)
+ORDER BY (noted, meter_id);
+CREATE TABLE IF NOT EXISTS rigwatch.reading_marks ON CLUSTER rigwatch AS rigwatch.reading_marks_local ENGINE = Distributed(rigwatch, rigwatch, reading_marks_local, cityHash64(meter_id));
