@@ -81,7 +81,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			MaxBatch:      rt.cfg.BatchSize,
 			FlushInterval: rt.cfg.FlushInterval,
 			MaxBytes:      rt.cfg.MaxMessageBytes,
-		}, rt.store, rejects, countUnknownMeters(reg.MeterAt, reg.Hook()), log)
+		}, rt.store, rejects, markLate(rt.store, log, countUnknownMeters(reg.MeterAt, reg.Hook())), log)
 		if err != nil {
 			return err
 		}
@@ -145,14 +145,16 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 		go func() {
 			defer wg.Done()
 			err := asLeader(ctx, rt, func(lctx context.Context) {
-				// A fresh engine each term: it re-derives open findings
-				// from stored data, under the same deterministic ids.
+				// A fresh engine each term: it continues from the state
+				// the last leader stored.
 				eng, err := detect.New(detectCfg, reg, log)
 				if err != nil {
 					log.Error("cannot start detection", zap.Error(err))
 					return
 				}
-				detectLoop(lctx, rt, eng, sink, rt.cfg.DetectEvery, rt.cfg.DetectLateness)
+				if err := detectLoop(lctx, rt, eng, sink, rt.cfg.DetectEvery, rt.cfg.DetectLateness); err != nil {
+					log.Error("detection stopped", zap.Error(err))
+				}
 			})
 			if err != nil {
 				log.Error("detection stopped", zap.Error(err))
