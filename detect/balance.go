@@ -23,6 +23,10 @@ type feederSeries struct {
 	m, hd     []float64
 	complete  []bool
 	models    map[int]lossModel // judged model by local day start hour, this call
+	// the head's and every member's energy, complete or not, and how many
+	// members
+	headE, all []float64
+	cnt        []int32
 	// members by local day (Unix s): nil when they change within the day;
 	// and the most members at an hour of the day
 	mem  map[int64][]int32
@@ -46,7 +50,8 @@ func (r *run) feeders() []*feederSeries {
 		f, from := st.feeders[m.FeederID], r.fedFrom
 		if f == nil || f.head != int32(mi) || len(f.m) != g.n {
 			f = &feederSeries{id: m.FeederID, head: int32(mi), m: make([]float64, g.n), hd: make([]float64, g.n),
-				complete: make([]bool, g.n), mem: map[int64][]int32{}, nmem: map[int64]int{}}
+				complete: make([]bool, g.n), headE: make([]float64, g.n), all: make([]float64, g.n), cnt: make([]int32, g.n),
+				mem: map[int64][]int32{}, nmem: map[int64]int{}}
 			st.feeders[m.FeederID] = f
 			from = 0
 		}
@@ -101,17 +106,21 @@ func (r *run) balance(f *feederSeries, from int) {
 		ok := g.full(f.head, h)
 		var sum float64
 		for _, x := range ms {
-			if x < 0 || !g.full(x, h) {
-				ok = false
-				break
-			}
+			ok = ok && g.full(x, h)
 			sum += float64(g.e[x][h])
 		}
-		f.complete[h] = ok
-		f.m[h], f.hd[h] = 0, 0
+		head := float64(g.e[f.head][h])
+		m, hd := 0.0, 0.0
 		if ok {
-			f.m[h], f.hd[h] = sum, float64(g.e[f.head][h])
+			m, hd = sum, head
 		}
+		empty := !ok && head == 0 && sum == 0 && !f.complete[h] && f.headE[h] == 0 && f.all[h] == 0
+		if !empty && (ok != f.complete[h] || head != f.headE[h] || sum != f.all[h] || int32(len(ms)) != f.cnt[h]) {
+			// the hour as stored for the pages changed
+			r.e.feederHours = append(r.e.feederHours, schemas.FeederHour{FeederID: f.id, Hour: g.hourTime(h),
+				HeadKWh: head, MetersKWh: sum, Meters: len(ms), Complete: ok})
+		}
+		f.complete[h], f.m[h], f.hd[h], f.headE[h], f.all[h], f.cnt[h] = ok, m, hd, head, sum, int32(len(ms))
 	}
 	f.members = 0
 	for _, n := range f.nmem {

@@ -17,6 +17,9 @@ type siteSeries struct {
 	site string
 	p    []float64 // mean kW, NaN where less than half the hour is metered
 	c    []float64 // registered kW, mean over the hour
+	// the hours as stored for the pages: energy and seconds covered
+	e   []float32
+	cov []uint16
 }
 
 func (s *siteSeries) ratio(h int) (float64, bool) {
@@ -43,7 +46,8 @@ func (r *run) sites() []*siteSeries {
 		}
 		s, from, capFrom := st.sites[int32(mi)], r.fedFrom, r.capFrom
 		if s == nil || s.site != m.SiteID || len(s.p) != g.n {
-			s = &siteSeries{mi: int32(mi), site: m.SiteID, p: make([]float64, g.n), c: make([]float64, g.n)}
+			s = &siteSeries{mi: int32(mi), site: m.SiteID, p: make([]float64, g.n), c: make([]float64, g.n),
+				e: make([]float32, g.n), cov: make([]uint16, g.n)}
 			st.sites[int32(mi)] = s
 			from, capFrom = 0, 0
 		}
@@ -54,7 +58,17 @@ func (r *run) sites() []*siteSeries {
 				s.p[h] = math.NaN()
 			}
 		}
+		lo := min(from, capFrom)
+		old := append(r.cbuf[:0], s.c[lo:]...)
 		steps = r.capacity(s, capFrom, steps)
+		for h := lo; h < g.n; h++ {
+			if e, cov := g.e[mi][h], g.cov[mi][h]; e != s.e[h] || cov != s.cov[h] || s.c[h] != old[h-lo] {
+				s.e[h], s.cov[h] = e, cov
+				r.e.siteHours = append(r.e.siteHours, schemas.SiteHour{SiteID: s.site, MeterID: g.ids[mi], Hour: g.hourTime(h),
+					KWh: float64(e), CoveredS: int(cov), CapacityKW: s.c[h]})
+			}
+		}
+		r.cbuf = old
 		out = append(out, s)
 	}
 	slices.SortFunc(out, func(a, b *siteSeries) int { return strings.Compare(g.ids[a.mi], g.ids[b.mi]) })

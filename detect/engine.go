@@ -34,6 +34,9 @@ type Engine struct {
 	models []schemas.LossModel
 	// rowsRead counts the readings read from Series, in all calls
 	rowsRead int64
+	// the feeders' and sites' hours the last call derived anew
+	feederHours []schemas.FeederHour
+	siteHours   []schemas.SiteHour
 	// st is what continuing calls carry over: the grid of hourly readings
 	// and what is derived from it.
 	st *state
@@ -61,6 +64,17 @@ func (e *Engine) LossModels() []schemas.LossModel {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.models)
+}
+
+// Hours returns the feeders' and sites' hours the last Evaluate derived
+// anew: new hours, and hours a late or corrected reading (or a registry
+// change) changed. Stored, they are the hourly figures the investigator
+// pages show: those the detector judged, exact under redelivery and
+// corrections.
+func (e *Engine) Hours() ([]schemas.FeederHour, []schemas.SiteHour) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.feederHours), slices.Clone(e.siteHours)
 }
 
 // Config returns the engine's configuration with defaults applied.
@@ -92,6 +106,7 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 		evalFrom = first.Add(-e.cfg.Warmup)
 	}
 	e.lastTo = to
+	e.feederHours, e.siteHours = e.feederHours[:0], e.siteHours[:0]
 	readFrom := e.dayStart(evalFrom.Add(-time.Hour)).Add(-e.cfg.Lookback)
 	started := time.Now()
 	if err := e.load(ctx, src, readFrom, last); err != nil {
@@ -182,6 +197,7 @@ type run struct {
 	fedFrom, capFrom int
 	fs               []*feederSeries
 	ss               []*siteSeries
+	cbuf             []float64
 }
 
 // hod returns the local hour of day of grid hour h.

@@ -75,6 +75,10 @@ func (x simSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fun
 	return flush()
 }
 
+func (x simSeries) ReadingSpan(context.Context) (time.Time, time.Time, error) {
+	return x.s.Start().Add(x.s.Interval()), x.s.End(), nil
+}
+
 func (x simSeries) MeterReadingsOf(ctx context.Context, ids []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
 	want := map[string]bool{}
 	for _, id := range ids {

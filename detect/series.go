@@ -209,3 +209,24 @@ func (m *MemSeries) Purchases(ctx context.Context, from, to time.Time) ([]schema
 	})
 	return out, ctx.Err()
 }
+
+// ReadingSpan returns the earliest and latest reading times stored, zero
+// when there are none.
+func (m *MemSeries) ReadingSpan(context.Context) (from, to time.Time, err error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var lo, hi int64
+	for _, mm := range m.meters {
+		if len(mm.ts) == 0 {
+			continue
+		}
+		if lo == 0 || mm.ts[0] < lo {
+			lo = mm.ts[0]
+		}
+		hi = max(hi, mm.ts[len(mm.ts)-1])
+	}
+	if lo == 0 {
+		return time.Time{}, time.Time{}, nil
+	}
+	return time.Unix(0, lo).UTC(), time.Unix(0, hi).UTC(), nil
+}

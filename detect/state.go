@@ -120,7 +120,23 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 			return nil
 		}
 	}
-	if st.g == nil || readFrom.Unix() < st.g.t0 {
+	if st.g == nil {
+		// The grid starts a warmup before the readings do, if later than
+		// the lookback: a fleet whose data began yesterday needs no month
+		// of empty hours. It covers every day evaluated all the same.
+		if sp, ok := src.(spanner); ok {
+			first, _, err := sp.ReadingSpan(ctx)
+			if err != nil {
+				return err
+			}
+			if !first.IsZero() {
+				eval := readFrom.Add(e.cfg.Lookback)
+				readFrom = maxTime(readFrom, e.dayStart(first.Add(-time.Second-time.Hour-e.cfg.Warmup)))
+				if readFrom.After(eval) {
+					readFrom = eval
+				}
+			}
+		}
 		g := newGrid(readFrom, last)
 		g.anchorAt = last.Unix() - overlap
 		if err := src.MeterReadings(ctx, readFrom, last, count(g.add)); err != nil {
@@ -132,13 +148,18 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 	}
 	g := st.g
 	prevEnd := g.t0 + int64(g.n)*hourS
+	if readFrom.Unix() < g.t0 {
+		readFrom = time.Unix(g.t0, 0).UTC()
+	}
 	d := int((readFrom.Unix() - g.t0) / hourS)
 	g.slide(readFrom, last)
 	for _, f := range st.feeders {
 		f.m, f.hd, f.complete = resize(f.m, d, g.n), resize(f.hd, d, g.n), resize(f.complete, d, g.n)
+		f.headE, f.all, f.cnt = resize(f.headE, d, g.n), resize(f.all, d, g.n), resize(f.cnt, d, g.n)
 	}
 	for _, s := range st.sites {
 		s.p, s.c = resize(s.p, d, g.n), resize(s.c, d, g.n)
+		s.e, s.cov = resize(s.e, d, g.n), resize(s.cov, d, g.n)
 	}
 	// The hours from the overlap before the old end on are read again:
 	// each meter's anchor is the reading before them.
@@ -227,6 +248,12 @@ func (st *state) dirtyOf(mi int32) int64 {
 		return min(v, st.dirtyAll)
 	}
 	return st.dirtyAll
+}
+
+// spanner is a Series that knows when its readings start (the store, a
+// MemSeries): a fresh grid starts there.
+type spanner interface {
+	ReadingSpan(ctx context.Context) (from, to time.Time, err error)
 }
 
 // versioned is a Registry that counts its changes (*registry.Index does):
@@ -380,4 +407,11 @@ func (r *run) prepare(last time.Time) {
 	}
 	st.dirtyAll, st.done = math.MaxInt64, end
 	clear(st.dirtyMet)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

@@ -73,6 +73,7 @@ func TestLiveLateReadings(t *testing.T) {
 			ctx := context.Background()
 			from := w.s.Start()
 			next, stored, marked := 0, 0, 0
+			pages := pageHours{feeders: map[string]schemas.FeederHour{}, sites: map[string]schemas.SiteHour{}}
 			for to := from.Add(time.Hour); !to.After(w.s.End()); to = to.Add(time.Hour) {
 				var marks []Mark
 				for ; next < len(arr) && !arr[next].at.After(to); next++ {
@@ -90,9 +91,11 @@ func TestLiveLateReadings(t *testing.T) {
 				if _, err := e.Evaluate(ctx, src, from, to); err != nil {
 					t.Fatal(err)
 				}
+				pages.add(e.Hours())
 				from = to
 				if to.Sub(w.s.Start())%(24*time.Hour) == 0 && to.Sub(w.s.Start()) >= 3*24*time.Hour {
-					sameState(t, to, e, src)
+					fresh := sameState(t, to, e, src)
+					pages.same(t, to, fresh)
 				}
 			}
 			if marked == 0 {
@@ -109,9 +112,61 @@ func TestLiveLateReadings(t *testing.T) {
 	}
 }
 
+// pageHours are the feeder and site hours an engine emitted, the latest of
+// each hour kept: as the pages' tables hold them.
+type pageHours struct {
+	feeders map[string]schemas.FeederHour
+	sites   map[string]schemas.SiteHour
+}
+
+func (p *pageHours) add(fs []schemas.FeederHour, ss []schemas.SiteHour) {
+	for _, f := range fs {
+		p.feeders[f.FeederID+f.Hour.String()] = f
+	}
+	for _, s := range ss {
+		p.sites[s.MeterID+s.Hour.String()] = s
+	}
+}
+
+// same compares the hours emitted with a fresh engine's series.
+func (p *pageHours) same(t *testing.T, to time.Time, fresh *Engine) {
+	t.Helper()
+	g := fresh.st.g
+	bad := 0
+	for id, f := range fresh.st.feeders {
+		for h := range f.m {
+			got := p.feeders[id+g.hourTime(h).String()] // absent: nothing there
+			want := schemas.FeederHour{FeederID: id, Hour: g.hourTime(h), HeadKWh: float64(g.e[f.head][h]), MetersKWh: f.all[h],
+				Meters: int(f.cnt[h]), Complete: f.complete[h]}
+			if got.FeederID == "" && want.HeadKWh == 0 && want.MetersKWh == 0 && !want.Complete {
+				continue
+			}
+			if got.Complete != want.Complete || got.Meters != want.Meters || math.Abs(got.HeadKWh-want.HeadKWh) > 1e-3 || math.Abs(got.MetersKWh-want.MetersKWh) > 1e-3 {
+				if bad++; bad <= 5 {
+					t.Errorf("%s: feeder hour emitted %+v, fresh %+v", to, got, want)
+				}
+			}
+		}
+	}
+	for mi, s := range fresh.st.sites {
+		id := g.ids[mi]
+		for h := range s.p {
+			got := p.sites[id+g.hourTime(h).String()]
+			if got.MeterID == "" && g.e[mi][h] == 0 && g.cov[mi][h] == 0 && s.c[h] == 0 {
+				continue
+			}
+			if math.Abs(got.KWh-float64(g.e[mi][h])) > 1e-3 || got.CoveredS != int(g.cov[mi][h]) || math.Abs(got.CapacityKW-s.c[h]) > 1e-6 {
+				if bad++; bad <= 5 {
+					t.Errorf("%s: site hour emitted %+v, fresh %v kWh %d s %v kW", to, got, g.e[mi][h], g.cov[mi][h], s.c[h])
+				}
+			}
+		}
+	}
+}
+
 // sameState compares engine e's state after evaluating up to to with that
-// of a fresh engine reading everything src holds.
-func sameState(t *testing.T, to time.Time, e *Engine, src Series) {
+// of a fresh engine reading everything src holds, and returns the fresh one.
+func sameState(t *testing.T, to time.Time, e *Engine, src Series) *Engine {
 	t.Helper()
 	fresh, err := New(e.cfg, e.reg, nil)
 	if err != nil {
@@ -185,6 +240,7 @@ func sameState(t *testing.T, to time.Time, e *Engine, src Series) {
 	if bad > 5 {
 		t.Errorf("%s: %d differences in all", to, bad)
 	}
+	return fresh
 }
 
 // TestSnapshotFailover runs live detection hour by hour, hands over to a

@@ -226,6 +226,34 @@ type LossModel struct {
 	TypicalKWh float64 `json:"typical_kwh"`
 }
 
+// FeederHour is one clock hour of a feeder's balance as the detector
+// derived it from the latest version of every reading (table
+// feeder_hours): what its head meter measured, what its other meters
+// measured together, how many there were and whether every one of them
+// (and the head) reported the whole hour. Rewritten whenever a late or
+// corrected reading changes it, so the investigator pages show the figures
+// the detector judged.
+type FeederHour struct {
+	FeederID  string    `json:"feeder_id"`
+	Hour      time.Time `json:"hour"` // its start
+	HeadKWh   float64   `json:"head_kwh"`
+	MetersKWh float64   `json:"meters_kwh"`
+	Meters    int       `json:"meters"`
+	Complete  bool      `json:"complete"`
+}
+
+// SiteHour is one clock hour of a site meter as the detector derived it
+// (table site_hours): the energy metered, the seconds of the hour its
+// readings cover and the registered capacity of the site's active rigs.
+type SiteHour struct {
+	SiteID     string    `json:"site_id"`
+	MeterID    string    `json:"meter_id"`
+	Hour       time.Time `json:"hour"`
+	KWh        float64   `json:"kwh"`
+	CoveredS   int       `json:"covered_s"`
+	CapacityKW float64   `json:"capacity_kw"`
+}
+
 // Loss returns the normal loss in an hour whose meters metered m kWh.
 func (l LossModel) Loss(m float64) float64 { return l.C + l.A*m + l.B*m*m }
 

@@ -173,7 +173,17 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *al
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
 	eventTime.Set(float64(to.Unix()))
+	return keep(ctx, eng, st, sink, alerts)
+}
+
+// keep stores what an evaluation found: the feeders' loss models and
+// hours and the sites' hours the pages read, then the alerts.
+func keep(ctx context.Context, eng *detect.Engine, st *store.Store, sink *alertSink, alerts []schemas.Alert) error {
 	if err := st.WriteLossModels(ctx, eng.LossModels()); err != nil {
+		return err
+	}
+	fs, ss := eng.Hours()
+	if err := st.WriteHours(ctx, fs, ss); err != nil {
 		return err
 	}
 	return sink.emit(ctx, alerts)
@@ -199,10 +209,7 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *aler
 		Marks: &storeMarks{st: rt.store}, State: storeState{rt.store},
 		Every: every, Lateness: lateness, Log: rt.log.With(zap.String("component", "detect")),
 		Emit: func(ctx context.Context, to time.Time, alerts []schemas.Alert) error {
-			if err := rt.store.WriteLossModels(ctx, eng.LossModels()); err != nil {
-				return err
-			}
-			return sink.emit(ctx, alerts)
+			return keep(ctx, eng, rt.store, sink, alerts)
 		},
 		Evaluated: func(to time.Time, took time.Duration, read int64) {
 			evalSeconds.Observe(took.Seconds())

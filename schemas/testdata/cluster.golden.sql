@@ -203,3 +203,31 @@ ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/rigwatch/reading_marks_
 PARTITION BY toYYYYMMDD(noted)
 ORDER BY (noted, meter_id);
 CREATE TABLE IF NOT EXISTS rigwatch.reading_marks ON CLUSTER rigwatch AS rigwatch.reading_marks_local ENGINE = Distributed(rigwatch, rigwatch, reading_marks_local, cityHash64(meter_id));
+
+-- 0006_hours
+CREATE TABLE IF NOT EXISTS rigwatch.feeder_hours_local ON CLUSTER rigwatch (
+    feeder_id String,
+    hour DateTime,
+    head_kwh Float64,
+    meters_kwh Float64,
+    meters UInt32,
+    complete UInt8,
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rigwatch/feeder_hours_SUFFIX', '{replica}', version)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (feeder_id, hour);
+CREATE TABLE IF NOT EXISTS rigwatch.feeder_hours ON CLUSTER rigwatch AS rigwatch.feeder_hours_local ENGINE = Distributed(rigwatch, rigwatch, feeder_hours_local, cityHash64(feeder_id));
+CREATE TABLE IF NOT EXISTS rigwatch.site_hours_local ON CLUSTER rigwatch (
+    site_id String,
+    meter_id String,
+    hour DateTime,
+    kwh Float64,
+    covered_s UInt32,
+    capacity_kw Float64,
+    version UInt64
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rigwatch/site_hours_SUFFIX', '{replica}', version)
+PARTITION BY toYYYYMM(hour)
+ORDER BY (site_id, meter_id, hour);
+CREATE TABLE IF NOT EXISTS rigwatch.site_hours ON CLUSTER rigwatch AS rigwatch.site_hours_local ENGINE = Distributed(rigwatch, rigwatch, site_hours_local, cityHash64(site_id));
