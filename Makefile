@@ -11,7 +11,7 @@ PKGS    := ./...
 # from a finding: a finding always writes its input under testdata/fuzz.
 FUZZTIME ?= 20000x
 
-.PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse chromium alertmanager cluster-tools clean web-vendor
+.PHONY: soak all build demo test unit fuzz fuzz-short bench bench-national lint clickhouse chromium alertmanager cluster-tools clean web-vendor
 
 all: build
 
@@ -120,6 +120,16 @@ fuzz:
 bench: clickhouse
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./registry/ ./store/
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./ingest/ ./sim/
+
+# bench-national streams a national fleet (415,000 rigs, 1,000,000 meters,
+# one day: 96M readings) through the broker, ingest, ClickHouse and live
+# detection on this machine and reports its figures (not in CI: it takes
+# the machine for the best part of an hour). NATIONAL_FEEDERS=2000 runs a
+# tenth of it.
+NATIONAL_FEEDERS ?= 20000
+bench-national: clickhouse
+	RIGWATCH_NATIONAL_FEEDERS=$(NATIONAL_FEEDERS) RIGWATCH_NATIONAL_OUT=$(CURDIR)/bench-national.json \
+		$(GO) test -tags national -run '^TestNationalRun$$' -v -count=1 -timeout 4h ./cmd/rigwatch/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -243,6 +243,10 @@ type episode struct {
 	carry    sums
 	carryTo  int64
 	call     *run // the call that last resummed the episode
+	// feeder_imbalance: the suspects' blocks of the days before the last
+	// one, and what they were cut with
+	sb    []sblock
+	sbKey suspectKey
 
 	cur, held sums // running, and as of the last held evaluation
 	finish    func(ep *episode, a *schemas.Alert, cfg *Config)

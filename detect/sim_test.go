@@ -3,6 +3,7 @@ package detect
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"testing"
 	"time"
@@ -210,6 +211,10 @@ func sameAlerts(t *testing.T, what string, want, got []schemas.Alert) bool {
 			!sameNum(a.ExcessKWh, b.ExcessKWh):
 			t.Errorf("%s: %s %s differs: detected %s/%s window %s-%s / %s-%s excess %v/%v", what, a.Kind, a.EntityID,
 				a.DetectedAt, b.DetectedAt, a.WindowStart, a.WindowEnd, b.WindowStart, b.WindowEnd, val(a.ExcessKWh), val(b.ExcessKWh))
+			ok = false
+		}
+		if found && fmt.Sprint(a.Evidence["suspect_meters"]) != fmt.Sprint(b.Evidence["suspect_meters"]) {
+			t.Errorf("%s: %s %s names other suspects: %v / %v", what, a.Kind, a.EntityID, a.Evidence["suspect_meters"], b.Evidence["suspect_meters"])
 			ok = false
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"gonum.org/v1/gonum/floats"
@@ -60,7 +61,16 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 	}
 	ep.suspects = []schemas.SuspectMeter{}
 	ms, _ := r.members(f.id, g.hourTime(hl).Add(30*time.Minute))
-	blocks := r.suspectBlocks(f, lm, ms, int((ep.start-g.t0)/hourS), hl)
+	// The blocks of the days before hl's are the same from one hour to the
+	// next while the model, the members and their readings are: kept with
+	// the episode (not in its snapshot) and cut again only then.
+	today := r.dayOf(hl)
+	key := suspectKey{t0: g.t0, loss: *lm, members: memberKey(g, ms), today: g.t0 + int64(today)*hourS}
+	start := int((ep.start - g.t0) / hourS)
+	if ep.sbKey != key || r.fedFrom < today {
+		ep.sb, ep.sbKey = r.suspectBlocks(f, lm, ms, start, today-r.lookH, today-24, hl), key
+	}
+	blocks := append(slices.Clip(ep.sb), r.suspectBlocks(f, lm, ms, start, today, today, hl)...)
 	perDay := 24 / suspectBlock
 	if len(blocks) < 2*perDay || len(ms) == 0 {
 		return
@@ -127,7 +137,7 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 			}
 		}
 		out = append(out, schemas.SuspectMeter{MeterID: g.ids[mi], Score: round(z, 2),
-			EstKWh: round(math.Max(0, est)*ep.cur.scale(), 1)})
+			EstKWh: round(math.Max(0, est)*ep.held.scale(), 1)})
 	}
 	slices.SortFunc(out, func(a, b schemas.SuspectMeter) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
@@ -141,20 +151,37 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 	ep.suspects = out
 }
 
-// suspectBlocks cuts the whole local days of the lookback ending with hour
-// hl into blocks of suspectBlock hours with at least two thirds of their
-// hours judgeable, scaled up to whole blocks. Blocks that end after hour
-// start lie in the episode.
-func (r *run) suspectBlocks(f *feederSeries, lm *lossModel, ms []int32, start, hl int) []sblock {
+// suspectKey names what an episode's cached blocks were cut with.
+type suspectKey struct {
+	t0      int64
+	loss    lossModel
+	members string
+	today   int64
+}
+
+// memberKey names a set of grid meters.
+func memberKey(g *grid, ms []int32) string {
+	var b strings.Builder
+	for _, mi := range ms {
+		b.WriteString(g.ids[mi])
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// suspectBlocks cuts the local days from first to last (grid hours that
+// start them) into blocks of suspectBlock hours up to hour hl with at least
+// two thirds of their hours judgeable, scaled up to whole blocks. Blocks
+// that end after hour start lie in the episode. The days of the lookback
+// before the day of hl, and that day, make an episode's blocks.
+func (r *run) suspectBlocks(f *feederSeries, lm *lossModel, ms []int32, start, first, last, hl int) []sblock {
 	g := r.g
-	last := r.dayOf(hl) + 24
-	first := last - r.lookH - 24
 	for first < 0 {
 		first += 24
 	}
 	perDay := 24 / suspectBlock
 	var blocks []sblock
-	for d := first; d+24 <= last; d += 24 {
+	for d := first; d <= last; d += 24 {
 		for b := range perDay {
 			from := d + b*suspectBlock
 			bl := sblock{x: make([]float64, len(ms)), day: d, slot: b, ep: from+suspectBlock > start}
