@@ -313,3 +313,31 @@ func TestChangesAndNextMeterChange(t *testing.T) {
 		t.Errorf("after a new record, next meter change after %s: %s, want %s", t0, got, t0.Add(time.Hour))
 	}
 }
+
+// TestOperatorSites: the sites an operator ever had a rig at, whoever
+// holds them now, and none of another operator's.
+func TestOperatorSites(t *testing.T) {
+	ix := newIndex(t)
+	a := rig("R1", "S1", "active", 3250, 1)
+	moved := rig("R1", "S2", "active", 3250, 5) // the same rig moves
+	other := rig("R2", "S3", "active", 3250, 1)
+	other.OperatorID = "OP-B"
+	sold := rig("R3", "S4", "active", 3250, 1)
+	soldLater := rig("R3", "S4", "active", 3250, 9) // sold to OP-B
+	soldLater.OperatorID = "OP-B"
+	for _, r := range []schemas.Rig{a, moved, other, sold, soldLater} {
+		if err := ix.ApplyRig(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := a.OperatorID
+	if got := fmt.Sprint(ix.OperatorSites(op)); got != "[S1 S2 S4]" {
+		t.Errorf("%s's sites: %s, want [S1 S2 S4]", op, got)
+	}
+	if got := fmt.Sprint(ix.OperatorSites("OP-B")); got != "[S3 S4]" {
+		t.Errorf("OP-B's sites: %s, want [S3 S4]", got)
+	}
+	if got := ix.OperatorSites("OP-NONE"); got != nil {
+		t.Errorf("an unknown operator's sites: %v", got)
+	}
+}

@@ -470,3 +470,25 @@ func (ix *Index) nextMeterChange(at int64) time.Time {
 	}
 	return timeOf(ix.meterTimes[i])
 }
+
+// OperatorSites returns the sites at which the operator has ever had a rig
+// registered, sorted: an operator page's sites without walking every
+// site's history.
+func (ix *Index) OperatorSites(operatorID string) []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	op, ok := ix.operators.idx[operatorID]
+	if !ok || int(op) >= len(ix.opGroups) {
+		return nil
+	}
+	seen := map[uint32]bool{}
+	var out []string
+	for _, g := range ix.opGroups[op] {
+		if s := ix.groups[g].site; !seen[s] {
+			seen[s] = true
+			out = append(out, ix.sites.s[s])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
