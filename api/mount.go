@@ -17,6 +17,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
 
@@ -63,7 +64,7 @@ func (d *Deps) defaults() {
 		d.TariffKZTPerKWh = 25
 	}
 	if d.Location == nil {
-		d.Location = detect.Local
+		d.Location = schemas.Local
 	}
 	if d.Now == nil {
 		d.Now = time.Now

@@ -384,7 +384,7 @@ func (q *Queries) suspects(ctx context.Context, alerts []schemas.Alert, from, to
 	}
 	loc := q.Location
 	if loc == nil {
-		loc = detect.Local
+		loc = schemas.Local
 	}
 	slot := func(t time.Time) int {
 		l := t.In(loc)

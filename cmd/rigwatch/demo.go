@@ -91,7 +91,8 @@ func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string
 			return err
 		}
 	}
-	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-5 * time.Hour) // local (UTC+5) midnight
+	y, m, d := time.Now().UTC().Date()
+	start := time.Date(y, m, d, 0, 0, 0, 0, schemas.Local).UTC() // local midnight of today's UTC date
 	fmt.Fprintf(os.Stderr, "rigwatch demo: simulating %d feeders, %d rigs of %d operators, %d days from %s ...\n",
 		o.feeders, o.rigs, o.operators, o.days, start.Format(time.RFC3339))
 	s, err := sim.New(sim.Config{Seed: o.seed, Feeders: o.feeders, Days: o.days, Rigs: o.rigs, Operators: o.operators, Start: start})

@@ -52,7 +52,7 @@ func openInvestigation(ctx context.Context, g *globalFlags, withRegistry bool) (
 		return nil, err
 	}
 	inv := &investigation{rt: rt, q: &api.Queries{Store: rt.store, TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh,
-		Location: time.FixedZone("UTC+5", 5*3600), Version: rigwatchVersion()}, who: cliUser()}
+		Location: schemas.Local, Version: rigwatchVersion()}, who: cliUser()}
 	if withRegistry {
 		ix, err := registry.New(registry.Config{}, rt.log)
 		if err != nil {
