@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -276,15 +277,20 @@ func (h *Handler) calc(w http.ResponseWriter, r *http.Request, _ *caller) error 
 }
 
 // ParseCalcInput reads the calculator's inputs (the `rigwatch calc` ones):
-// machines, watts (per machine) or model, hours (per day), days (per
-// month), tariff (KZT per kWh), revenue (KZT per month, optional).
+// machines, watts (per machine) or model, hours (per day, default 24),
+// days (per month, default 30), tariff (KZT per kWh), revenue (KZT per
+// month, optional). It parses numbers here and leaves their rules to
+// registry.CalcInput.Check, the command line's rules too.
 func ParseCalcInput(q interface{ Get(string) string }) (registry.CalcInput, error) {
 	var in registry.CalcInput
 	var err error
-	if in.Machines, err = ParseInt("machines", q.Get("machines"), 0, 1, 100_000_000); err != nil {
+	if q.Get("machines") == "" {
+		return in, badParam("machines", "required")
+	}
+	if in.Machines, err = ParseInt("machines", q.Get("machines"), 0, math.MinInt, math.MaxInt); err != nil {
 		return in, err
 	}
-	if in.WattsPerMachine, err = ParseFloat("watts", q.Get("watts"), 0, 0, 1e7); err != nil {
+	if in.WattsPerMachine, err = ParseFloat("watts", q.Get("watts"), 0, math.Inf(-1), math.Inf(1)); err != nil {
 		return in, err
 	}
 	if m := q.Get("model"); m != "" {
@@ -292,27 +298,28 @@ func ParseCalcInput(q interface{ Get(string) string }) (registry.CalcInput, erro
 			return in, err
 		}
 	}
-	if in.HoursPerDay, err = ParseFloat("hours", q.Get("hours"), 24, 0, 24); err != nil {
+	if in.HoursPerDay, err = ParseFloat("hours", q.Get("hours"), 24, math.Inf(-1), math.Inf(1)); err != nil {
 		return in, err
 	}
-	if in.DaysPerMonth, err = ParseInt("days", q.Get("days"), 30, 1, 31); err != nil {
+	if in.DaysPerMonth, err = ParseInt("days", q.Get("days"), 30, math.MinInt, math.MaxInt); err != nil {
 		return in, err
 	}
-	if in.TariffKZTPerKWh, err = ParseFloat("tariff", q.Get("tariff"), 0, 0, 1e6); err != nil {
+	if in.TariffKZTPerKWh, err = ParseFloat("tariff", q.Get("tariff"), 0, math.Inf(-1), math.Inf(1)); err != nil {
 		return in, err
 	}
 	if v := q.Get("revenue"); v != "" {
-		rev, err := ParseFloat("revenue", v, 0, 0, 1e15)
+		rev, err := ParseFloat("revenue", v, 0, math.Inf(-1), math.Inf(1))
 		if err != nil {
 			return in, err
 		}
 		in.RevenueKZT = &rev
 	}
-	if in.Machines == 0 {
-		return in, badParam("machines", "required")
-	}
-	if in.HoursPerDay == 0 {
-		return in, badParam("hours", "must be > 0")
+	if err := in.Check(); err != nil {
+		var ce *registry.CalcInputError
+		if errors.As(err, &ce) {
+			return in, badParam(ce.Param, "%v: %s", ce.Value, ce.Rule)
+		}
+		return in, err
 	}
 	return in, nil
 }
