@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -92,8 +91,8 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			return fmt.Errorf("ClickHouse: %w", err)
 		}
 		for _, c := range consumers {
-			if !c.Ready() {
-				return errors.New("a consumer cannot store its batch")
+			if err := c.Ready(); err != nil {
+				return err
 			}
 		}
 		return nil
