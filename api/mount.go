@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/detect"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -29,8 +30,13 @@ type Deps struct {
 	// answer 503.
 	Registry *registry.Index
 	// Broadcaster feeds GET /api/v1/alerts/stream; nil means a private one
-	// nobody publishes to.
-	Broadcaster *Broadcaster
+	// nobody publishes to but Announce's default.
+	Broadcaster *notify.Broadcaster
+	// Announce sends out an alert a person changed (acknowledged,
+	// resolved), so that every process's board shows it (notify.Sink's
+	// Announce: the alerts topic, which every process's Board follows).
+	// Nil: straight to Broadcaster, this process's board only.
+	Announce func(ctx context.Context, changed []schemas.Alert) error
 	// AdminToken, if set, is a static admin token from configuration (the
 	// bootstrap: it can create the real tokens). Compared in constant time;
 	// never logged.
@@ -58,7 +64,11 @@ type Deps struct {
 
 func (d *Deps) defaults() {
 	if d.Broadcaster == nil {
-		d.Broadcaster = NewBroadcaster(0)
+		d.Broadcaster = notify.NewBroadcaster(0)
+	}
+	if d.Announce == nil {
+		bc := d.Broadcaster
+		d.Announce = func(_ context.Context, as []schemas.Alert) error { bc.Publish(as); return nil }
 	}
 	if d.TariffKZTPerKWh == 0 {
 		d.TariffKZTPerKWh = 25

@@ -13,6 +13,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
+
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -205,7 +207,11 @@ func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request, c *caller, s
 	if err != nil {
 		return err
 	}
-	h.d.Broadcaster.Publish([]schemas.Alert{a})
+	// The change is stored; boards learning of it late is no reason to
+	// fail the request (they show it on their next load).
+	if err := h.d.Announce(r.Context(), []schemas.Alert{a}); err != nil {
+		h.log.Warn("cannot announce an alert change", zap.String("alert_id", a.AlertID), zap.Error(err))
+	}
 	writeJSON(w, http.StatusOK, a)
 	return nil
 }

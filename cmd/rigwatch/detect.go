@@ -2,11 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +12,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -26,9 +23,6 @@ var (
 		Name: "rigwatch_detect_evaluation_seconds", Help: "Time to evaluate the rules over one window of event time.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 	})
-	alertsRaised = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "rigwatch_alerts_opened_total", Help: "Alerts opened, by kind and severity.",
-	}, []string{"kind", "severity"})
 	eventTime = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "rigwatch_detect_event_time_seconds", Help: "Event time up to which the rules have been evaluated (Unix seconds).",
 	})
@@ -57,98 +51,6 @@ func (s storeSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t
 	return out, err
 }
 
-// alertSink delivers the detector's findings: the alerts table (keeping
-// what people set), the alerts topic and, for replay, a JSON Lines file of
-// the final state of every alert. Safe for concurrent use.
-type alertSink struct {
-	st      *store.Store
-	topic   *kafka.Writer // nil: no broker
-	publish func([]schemas.Alert)
-	notify  func(context.Context, []schemas.Alert) // told of opened alerts and those that became critical; must not block
-	log     *zap.Logger
-
-	mu    sync.Mutex
-	final map[string]schemas.Alert
-}
-
-func (s *alertSink) emit(ctx context.Context, alerts []schemas.Alert) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	res, err := s.st.UpsertAlertsDetail(ctx, alerts)
-	if err != nil {
-		return err
-	}
-	for _, a := range res.Opened {
-		alertsRaised.WithLabelValues(a.Kind, a.Severity).Inc()
-	}
-	// People are told of new findings and of findings that became critical.
-	if told := append(append([]schemas.Alert(nil), res.Opened...), res.Escalated...); s.notify != nil && len(told) > 0 {
-		s.notify(ctx, told)
-	}
-	changed := append(append([]schemas.Alert(nil), res.Opened...), res.Updated...)
-	if s.topic != nil && len(changed) > 0 {
-		msgs := make([]kafka.Message, len(changed))
-		for i := range changed {
-			v, err := json.Marshal(&changed[i])
-			if err != nil {
-				return err
-			}
-			msgs[i] = kafka.Message{Key: []byte(changed[i].AlertID), Value: v}
-		}
-		if err := s.topic.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("cannot publish %d alerts: %w", len(msgs), ingest.WriteError(err))
-		}
-	}
-	if s.publish != nil && len(changed) > 0 {
-		s.publish(changed)
-	}
-	s.mu.Lock()
-	if s.final == nil {
-		s.final = map[string]schemas.Alert{}
-	}
-	for _, a := range alerts {
-		s.final[a.AlertID] = a
-	}
-	s.mu.Unlock()
-	if len(res.Opened) > 0 {
-		s.log.Info("alerts opened", zap.Int("opened", len(res.Opened)), zap.Int("updated", len(res.Updated)))
-	}
-	return nil
-}
-
-// writeFile writes the final state of every alert the sink saw as JSON
-// Lines, in a stable order.
-func (s *alertSink) writeFile(path string) (int, error) {
-	s.mu.Lock()
-	all := make([]schemas.Alert, 0, len(s.final))
-	for _, a := range s.final {
-		all = append(all, a)
-	}
-	s.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Kind != all[j].Kind {
-			return all[i].Kind < all[j].Kind
-		}
-		if !all[i].DetectedAt.Equal(all[j].DetectedAt) {
-			return all[i].DetectedAt.Before(all[j].DetectedAt)
-		}
-		return all[i].AlertID < all[j].AlertID
-	})
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, fmt.Errorf("cannot write alerts: %w", err)
-	}
-	enc := json.NewEncoder(f)
-	for i := range all {
-		if err := enc.Encode(&all[i]); err != nil {
-			f.Close()
-			return 0, err
-		}
-	}
-	return len(all), f.Close()
-}
-
 // newEngine builds the detector over a freshly loaded registry, which it
 // also returns.
 func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, *registry.Index, error) {
@@ -161,7 +63,7 @@ func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, *registry.Inde
 }
 
 // evaluate runs the engine over (from, to] and hands its findings to sink.
-func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *alertSink, from, to time.Time) error {
+func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *notify.Sink, from, to time.Time) error {
 	start := time.Now()
 	alerts, err := eng.Evaluate(ctx, storeSeries{st}, from, to)
 	evalSeconds.Observe(time.Since(start).Seconds())
@@ -172,7 +74,7 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *al
 	if err := st.WriteLossModels(ctx, eng.LossModels()); err != nil {
 		return err
 	}
-	return sink.emit(ctx, alerts)
+	return sink.Emit(ctx, alerts)
 }
 
 // hourBefore returns the last whole hour at or before t.
@@ -187,7 +89,7 @@ func hourBefore(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 // evaluation sees the data a replay sees: a site does not look over
 // capacity, or an operator short of purchases, only because their records
 // are still in flight.
-func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *alertSink, every, lateness time.Duration) {
+func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *notify.Sink, every, lateness time.Duration) {
 	log := rt.log.With(zap.String("component", "detect"))
 	var (
 		last    time.Time // evaluated up to here

@@ -97,7 +97,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 		}
 		return nil
 	}}, log)
-	bc := api.NewBroadcaster(0)
+	bc := notify.NewBroadcaster(0)
 	if err := api.Mount(srv, api.Deps{Store: rt.store, Registry: reg, Broadcaster: bc,
 		AdminToken: rt.cfg.APIAdminToken, Version: rigwatchVersion(), TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh,
 		Settings: map[string]any{"kafka_group": rt.cfg.KafkaGroup, "batch_size": rt.cfg.BatchSize,
@@ -119,8 +119,8 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 	}
 	var wg sync.WaitGroup
 	if opts.detect {
-		sink := &alertSink{st: rt.store, topic: alertsTopic(rt), publish: bc.Publish, log: log}
-		defer sink.topic.Close()
+		sink := &notify.Sink{Store: rt.store, Topic: alertsTopic(rt), Publish: bc.Publish, Log: log}
+		defer sink.Topic.Close()
 		if rt.cfg.AlertmanagerURL != "" {
 			updates, unsubscribe := bc.Subscribe()
 			defer unsubscribe()
@@ -136,7 +136,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			if err := wh.Validate(); err != nil {
 				return usageError{err}
 			}
-			sink.notify = func(ctx context.Context, a []schemas.Alert) { _ = wh.Notify(ctx, a) }
+			sink.Notify = func(ctx context.Context, a []schemas.Alert) { _ = wh.Notify(ctx, a) }
 			wg.Add(1)
 			go func() { defer wg.Done(); _ = wh.Run(ctx) }()
 		}
