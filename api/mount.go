@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/detect"
+	"github.com/rigwatch/rigwatch/investigate"
 	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
@@ -100,7 +101,7 @@ func Mount(srv *Server, d Deps) error {
 // Handler serves the JSON API. It is safe for concurrent use.
 type Handler struct {
 	d   Deps
-	q   *Queries
+	q   *investigate.Queries
 	mux *http.ServeMux
 	log *zap.Logger
 }
@@ -112,7 +113,7 @@ func NewHandler(d Deps) (*Handler, error) {
 	}
 	d.defaults()
 	h := &Handler{d: d, mux: http.NewServeMux(), log: d.Log.With(zap.String("component", "api"))}
-	h.q = &Queries{Store: d.Store, Registry: d.Registry, TariffKZTPerKWh: d.TariffKZTPerKWh, LossBands: d.LossBands, Location: d.Location, Version: d.Version}
+	h.q = &investigate.Queries{Store: d.Store, Registry: d.Registry, TariffKZTPerKWh: d.TariffKZTPerKWh, LossBands: d.LossBands, Location: d.Location, Version: d.Version}
 	for _, rt := range routes {
 		rt := rt
 		h.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, rt) })
@@ -146,8 +147,6 @@ func errorf(code int, format string, args ...any) error {
 	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-var errNoRegistry = errors.New("the registry is not loaded")
-
 func (h *Handler) statusOf(err error) (int, string) {
 	var he *httpError
 	switch {
@@ -159,7 +158,7 @@ func (h *Handler) statusOf(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, store.ErrTransition), errors.Is(err, store.ErrTokenExists):
 		return http.StatusConflict, err.Error()
-	case errors.Is(err, errNoRegistry):
+	case errors.Is(err, investigate.ErrNoRegistry):
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, context.Canceled):
 		return 499, "request canceled"

@@ -1,4 +1,4 @@
-package api
+package investigate
 
 import (
 	"archive/tar"
