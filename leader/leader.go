@@ -43,6 +43,9 @@ type Config struct {
 	SessionTimeout time.Duration
 	// RetryEvery is the wait between failed attempts to join; default 1s.
 	RetryEvery time.Duration
+	// Task names what the leader runs, for the log ("this process runs
+	// detection"); default "the task".
+	Task string
 }
 
 // Validate checks the configuration and fills defaults.
@@ -61,6 +64,9 @@ func (c *Config) Validate() error {
 	}
 	if c.RetryEvery <= 0 {
 		c.RetryEvery = time.Second
+	}
+	if c.Task == "" {
+		c.Task = "the task"
 	}
 	return nil
 }
@@ -184,10 +190,10 @@ func (e *Elector) Run(ctx context.Context, lead func(ctx context.Context) error)
 			leading = leading || p.ID == 0
 		}
 		if !leading {
-			e.log.Info("another process leads", zap.Int32("generation", gen.ID))
+			e.log.Info("another process runs "+e.cfg.Task, zap.Int32("generation", gen.ID))
 			continue
 		}
-		e.log.Info("this process leads", zap.Int32("generation", gen.ID))
+		e.log.Info("this process runs "+e.cfg.Task, zap.Int32("generation", gen.ID))
 		terms.Add(1)
 		gen.Start(func(gctx context.Context) {
 			defer terms.Done()

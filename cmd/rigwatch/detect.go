@@ -88,8 +88,11 @@ func hourBefore(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 // before the watermark less an allowance for late meters. So live
 // evaluation sees the data a replay sees: a site does not look over
 // capacity, or an operator short of purchases, only because their records
-// are still in flight.
-func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *notify.Sink, every, lateness time.Duration) {
+// are still in flight. The registry records must also have reached this
+// process's in-memory registry (inIndex: the registry follower's Reached).
+// Each pass tells p whether it did what there was to do, for readiness.
+func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *notify.Sink, every, lateness time.Duration,
+	p *progress, inIndex func(schemas.Stream, ingest.Offsets) bool) {
 	log := rt.log.With(zap.String("component", "detect"))
 	var (
 		last    time.Time // evaluated up to here
@@ -104,13 +107,14 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *noti
 			return
 		case <-t.C:
 		}
-		if !pending.IsZero() && contextStored(ctx, rt, ends) {
+		if !pending.IsZero() && contextStored(ctx, rt, ends, inIndex) {
 			if last.IsZero() || pending.Sub(last) > 30*24*time.Hour {
 				// Start where the data starts when it is recent enough to
 				// replay, else a lookback before now.
 				first, _, err := rt.store.ReadingSpan(ctx)
 				if err != nil {
 					log.Warn("cannot read the span of readings", zap.Error(err))
+					p.failed(err)
 					continue
 				}
 				last = hourBefore(first.Add(-time.Second))
@@ -123,6 +127,7 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *noti
 					if ctx.Err() == nil {
 						log.Warn("detection failed; retrying next tick", zap.Error(err))
 					}
+					p.failed(err)
 					continue
 				}
 				last = pending
@@ -130,25 +135,35 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *noti
 			pending = time.Time{}
 		}
 		if !pending.IsZero() {
+			p.ok()
 			continue // still waiting for the context topics
 		}
 		_, latest, err := rt.store.ReadingSpan(ctx)
-		if err != nil || latest.IsZero() {
+		if err != nil {
+			p.failed(fmt.Errorf("cannot read the span of readings: %w", err))
+			continue
+		}
+		if latest.IsZero() {
+			p.ok() // nothing stored to judge yet
 			continue
 		}
 		wm, err := rt.store.Watermark(ctx, latest)
 		if err != nil {
 			log.Warn("cannot read the event-time watermark", zap.Error(err))
+			p.failed(err)
 			continue
 		}
 		target := hourBefore(wm.Add(-lateness))
 		if !last.IsZero() && !target.After(last) {
+			p.ok()
 			continue
 		}
 		if ends, err = contextEnds(ctx, rt); err != nil {
 			log.Warn("cannot read topic offsets", zap.Error(err))
+			p.failed(err)
 			continue
 		}
+		p.ok()
 		pending = target
 	}
 }
@@ -169,11 +184,15 @@ func contextEnds(ctx context.Context, rt *runtime) (map[schemas.Stream]ingest.Of
 }
 
 // contextStored reports whether the consumers have stored the context
-// topics up to ends.
-func contextStored(ctx context.Context, rt *runtime, ends map[schemas.Stream]ingest.Offsets) bool {
+// topics up to ends, and the registry's have reached the in-memory
+// registry (inIndex; nil: no such check).
+func contextStored(ctx context.Context, rt *runtime, ends map[schemas.Stream]ingest.Offsets, inIndex func(schemas.Stream, ingest.Offsets) bool) bool {
 	for _, s := range contextTopics {
 		behind, err := ingest.Behind(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic(), ends[s])
 		if err != nil || behind > 0 {
+			return false
+		}
+		if inIndex != nil && s != schemas.Purchases && !inIndex(s, ends[s]) {
 			return false
 		}
 	}
