@@ -70,11 +70,16 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *no
 	if err != nil {
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
-	eventTime.Set(float64(to.Unix()))
 	if err := st.WriteLossModels(ctx, eng.LossModels()); err != nil {
 		return err
 	}
-	return sink.Emit(ctx, alerts)
+	if err := sink.Emit(ctx, alerts); err != nil {
+		return err
+	}
+	// Only now is everything up to `to` stored: whoever waits on this
+	// metric (and then stops serve) must find the alerts there.
+	eventTime.Set(float64(to.Unix()))
+	return nil
 }
 
 // hourBefore returns the last whole hour at or before t.
