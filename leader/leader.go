@@ -46,6 +46,9 @@ type Config struct {
 	// Task names what the leader runs, for the log ("this process runs
 	// detection"); default "the task".
 	Task string
+	// Grace is how long joins may keep failing before Ready says so (a
+	// rebalance fails a join or two by design); default 5s.
+	Grace time.Duration
 }
 
 // Validate checks the configuration and fills defaults.
@@ -68,6 +71,9 @@ func (c *Config) Validate() error {
 	if c.Task == "" {
 		c.Task = "the task"
 	}
+	if c.Grace <= 0 {
+		c.Grace = 5 * time.Second
+	}
 	return nil
 }
 
@@ -78,8 +84,9 @@ type Elector struct {
 	log     *zap.Logger
 	leading atomic.Bool
 
-	mu      sync.Mutex
-	joinErr error // the last failed attempt to join, until one succeeds
+	mu           sync.Mutex
+	joinErr      error     // the last failed attempt to join, until one succeeds
+	failingSince time.Time // the first of the failed attempts since the last success
 }
 
 // New returns an elector; Run takes part in the election.
@@ -96,12 +103,12 @@ func New(cfg Config, log *zap.Logger) (*Elector, error) {
 // Leading reports whether this process leads now.
 func (e *Elector) Leading() bool { return e.leading.Load() }
 
-// Ready returns why the elector cannot take part in the election (the
-// group cannot be joined), or nil.
+// Ready returns why the elector cannot take part in the election (joins
+// have failed for longer than Grace), or nil.
 func (e *Elector) Ready() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.joinErr != nil {
+	if e.joinErr != nil && time.Since(e.failingSince) > e.cfg.Grace {
 		return fmt.Errorf("cannot join the leader election: %w", e.joinErr)
 	}
 	return nil
@@ -109,8 +116,14 @@ func (e *Elector) Ready() error {
 
 func (e *Elector) setJoinErr(err error) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch {
+	case err == nil:
+		e.failingSince = time.Time{}
+	case e.joinErr == nil:
+		e.failingSince = time.Now()
+	}
 	e.joinErr = err
-	e.mu.Unlock()
 }
 
 // Run takes part in the election until ctx ends. Each time this process

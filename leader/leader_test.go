@@ -18,7 +18,7 @@ import (
 
 func newElector(t *testing.T, brokers []string, group string) *leader.Elector {
 	t.Helper()
-	e, err := leader.New(leader.Config{Brokers: brokers, GroupID: group, SessionTimeout: 6 * time.Second}, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
+	e, err := leader.New(leader.Config{Brokers: brokers, GroupID: group, SessionTimeout: 6 * time.Second, Grace: 500 * time.Millisecond}, zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)))
 	if err != nil {
 		t.Fatal(err)
 	}
