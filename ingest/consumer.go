@@ -164,18 +164,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		ErrorLogger: c.fetch.errorLogger(func(msg string) { c.log.Debug("kafka-go", zap.String("msg", msg)) }),
 	})
 	defer r.Close()
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				c.fetch.observe(r.Stats())
-			}
-		}
-	}()
+	go c.fetch.watch(ctx, r)
 
 	fetchCtx, stopFetch := context.WithCancel(context.Background())
 	defer stopFetch()

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"time"
@@ -69,6 +70,20 @@ func (h *fetchHealth) observe(st kafka.ReaderStats) {
 		h.failingSince = time.Time{}
 	}
 	h.errs = 0
+}
+
+// watch observes r's statistics every second until ctx ends.
+func (h *fetchHealth) watch(ctx context.Context, r *kafka.Reader) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			h.observe(r.Stats())
+		}
+	}
 }
 
 // check returns why fetching fails, or nil: errors for longer than grace,

@@ -240,18 +240,7 @@ func (t *Tail) read(ctx context.Context, topic string, partition int, off int64,
 		fatal <- fmt.Errorf("cannot read %s/%d from offset %d: %w", topic, partition, off, err)
 		return
 	}
-	stats := time.NewTicker(time.Second)
-	defer stats.Stop()
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-stats.C:
-				t.health.observe(r.Stats())
-			}
-		}
-	}()
+	go t.health.watch(ctx, r)
 	for {
 		m, err := r.ReadMessage(ctx)
 		if err != nil {
