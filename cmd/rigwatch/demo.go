@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/sim"
@@ -65,6 +67,9 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 
 func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string) error {
 	began := time.Now()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(demoMemoryLimit)
+	}
 	cfg, err := g.resolve()
 	if err != nil {
 		return err
@@ -104,7 +109,8 @@ func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		served <- serve(sctx, rt, httpAddr, serveOptions{detect: true, ready: func(a string) { ready <- a }})
+		served <- serve(sctx, rt, httpAddr, serveOptions{detect: true, ready: func(a string) { ready <- a },
+			detectConfig: demoDetectConfig(o.days)})
 	}()
 	select {
 	case a := <-ready:
@@ -132,6 +138,23 @@ func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string
 		return err
 	}
 }
+
+// demoDetectConfig sizes detection to the demo: its lookback spans the
+// demo's whole event time (and no more), so every evaluation looks back
+// over all the data there is, as with the default four weeks, without
+// holding weeks of empty hours per meter.
+func demoDetectConfig(days int) func(*detect.Config) {
+	return func(c *detect.Config) {
+		if lb := time.Duration(days+1) * 24 * time.Hour; lb < 28*24*time.Hour {
+			c.Lookback = lb
+		}
+	}
+}
+
+// demoMemoryLimit is the Go runtime's soft memory limit for the demo (a
+// laptop's share): the collector works harder near it instead of letting
+// the heap double between collections. GOMEMLIMIT, when set, wins.
+const demoMemoryLimit = 850 << 20
 
 // reportFirstAlert prints how long the first alert took to appear.
 func reportFirstAlert(ctx context.Context, st *store.Store, began time.Time) {
