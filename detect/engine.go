@@ -3,8 +3,6 @@ package detect
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -286,7 +284,7 @@ func (r *run) episode(kind, entity, variant string) *episode {
 // (the daily and the monthly settlement of an operator).
 func (r *run) open(kind, entity, variant string, h int, onset int64, base schemas.Alert) *episode {
 	ep := &episode{kind: kind, entity: entity, variant: variant, start: onset, detected: r.tick(h), last: r.tick(h), base: base}
-	ep.id = alertID(kind, entity, variant, time.Unix(onset, 0).UTC().Format(time.RFC3339))
+	ep.id = schemas.AlertID(kind, entity, variant, time.Unix(onset, 0).UTC().Format(time.RFC3339))
 	ep.touched = h >= r.hReport
 	r.e.eps[ep.key()] = ep
 	return ep
@@ -337,17 +335,6 @@ func (ep *episode) alert(cfg *Config) schemas.Alert {
 	}
 	ep.finish(ep, &a, cfg)
 	return a
-}
-
-// alertID is the stable id of a finding: the first 128 bits, in hex, of the
-// SHA-256 of its kind, entity and what tells its episodes apart.
-func alertID(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0x1f})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func f64(v float64) *float64 { return &v }

@@ -72,7 +72,10 @@ type Live struct {
 	// Evaluated, if set, is told of each evaluation: its event time, how
 	// long it took and how many readings the engine has read in all.
 	Evaluated func(to time.Time, took time.Duration, rowsRead int64)
-	Log       *zap.Logger
+	// Stepped, if set, is told how each tick's step ended: nil when it did
+	// what there was to do (evaluated, or found nothing new), else why not.
+	Stepped func(err error)
+	Log     *zap.Logger
 
 	saved []byte // the snapshot after the last evaluation emitted
 
@@ -125,6 +128,9 @@ func (l *Live) Run(ctx context.Context) error {
 			l.status.At = time.Now()
 		}
 		l.mu.Unlock()
+		if l.Stepped != nil {
+			l.Stepped(err)
+		}
 		if err != nil {
 			log.Warn("detection failed; retrying next tick", zap.Error(err))
 		}

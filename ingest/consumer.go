@@ -35,6 +35,9 @@ type ConsumerConfig struct {
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds the final flush and commit; default 30s.
 	ShutdownTimeout time.Duration
+	// FetchGrace is how long fetches may fail before Ready says so;
+	// default 5s.
+	FetchGrace time.Duration
 }
 
 // Validate checks the configuration and fills defaults.
@@ -84,6 +87,8 @@ type Consumer struct {
 	dec     Decoder
 
 	healthy  atomic.Bool
+	storeErr atomic.Pointer[string] // why the last batch could not be stored
+	fetch    *fetchHealth
 	consumed atomic.Int64
 	stored   atomic.Int64
 	rejected atomic.Int64
@@ -99,13 +104,27 @@ func NewConsumer(cfg ConsumerConfig, w Writer, rejects RejectPublisher, hook Bat
 		log = zap.NewNop()
 	}
 	c := &Consumer{cfg: cfg, w: w, rejects: rejects, hook: hook, dec: Decoder{MaxBytes: cfg.MaxBytes},
-		log: log.With(zap.String("component", "consumer"), zap.String("topic", cfg.Topic))}
+		log: log.With(zap.String("component", "consumer"), zap.String("topic", cfg.Topic)), fetch: newFetchHealth(cfg.FetchGrace)}
 	c.healthy.Store(true)
 	return c, nil
 }
 
-// Ready reports whether the last attempt to store a batch succeeded.
-func (c *Consumer) Ready() bool { return c.healthy.Load() }
+// Ready returns why the consumer cannot do its work, or nil: the last
+// attempt to store a batch failed, or fetches have kept failing for longer
+// than FetchGrace.
+func (c *Consumer) Ready() error {
+	if !c.healthy.Load() {
+		reason := "unknown error"
+		if p := c.storeErr.Load(); p != nil {
+			reason = *p
+		}
+		return fmt.Errorf("%s: cannot store its batch: %s", c.cfg.Topic, reason)
+	}
+	if err := c.fetch.check(); err != nil {
+		return fmt.Errorf("%s: %w", c.cfg.Topic, err)
+	}
+	return nil
+}
 
 // ConsumerStats counts what a consumer did.
 type ConsumerStats struct {
@@ -123,8 +142,10 @@ func (c *Consumer) Stats() ConsumerStats {
 }
 
 // Run consumes until ctx is done, then stops fetching, stores and commits
-// what it holds, and returns nil. It returns an error only when it cannot
-// start.
+// what it holds, and returns nil. Failed fetches and inserts are retried
+// (Ready reports them); Run returns an error when the brokers refuse this
+// consumer for good (Permanent: not authorised, say), after storing and
+// committing what it holds.
 func (c *Consumer) Run(ctx context.Context) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:        c.cfg.Brokers,
@@ -138,16 +159,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 		CommitInterval: 0, // synchronous: CommitMessages returns once committed
 		StartOffset:    kafka.FirstOffset,
 		SessionTimeout: c.cfg.SessionTimeout,
-		// kafka-go logs every transient error at error level; ours says what matters.
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.log.Debug("kafka-go", zap.String("msg", fmt.Sprintf(msg, args...)))
-		}),
+		// kafka-go logs every transient error at error level; ours says
+		// what matters, and notes it for Ready.
+		ErrorLogger: c.fetch.errorLogger(func(msg string) { c.log.Debug("kafka-go", zap.String("msg", msg)) }),
 	})
 	defer r.Close()
+	go c.fetch.watch(ctx, r)
 
 	fetchCtx, stopFetch := context.WithCancel(context.Background())
 	defer stopFetch()
 	msgs := make(chan kafka.Message, 4096)
+	var refused error // set before msgs closes: the brokers refuse us for good
 	go func() {
 		defer close(msgs)
 		for {
@@ -156,6 +178,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 				if fetchCtx.Err() != nil {
 					return
 				}
+				if Permanent(err) {
+					refused = fmt.Errorf("cannot fetch from %s: %w", c.cfg.Topic, err)
+					return
+				}
+				c.fetch.failed(err.Error())
 				c.log.Warn("cannot fetch", zap.Error(err))
 				select {
 				case <-fetchCtx.Done():
@@ -242,7 +269,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if !complete {
 			c.log.Warn("stopped with records not stored or not committed; they will be redelivered")
 		}
-		return nil
+		return refused
 	}
 	for {
 		select {
@@ -387,6 +414,8 @@ func (c *Consumer) store(ctx context.Context, b *schemas.Batch) bool {
 			}
 			return true
 		}
+		reason := err.Error()
+		c.storeErr.Store(&reason)
 		c.healthy.Store(false)
 		insertErrors.WithLabelValues(string(c.cfg.Stream)).Inc()
 		c.log.Warn("cannot store batch; retrying without committing", zap.Int("records", b.Len()),

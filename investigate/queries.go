@@ -1,8 +1,14 @@
-package api
+// Package investigate answers investigators: the feeder ranking, the
+// feeder, site and operator pages, registry search and evidence bundles,
+// from energy in ClickHouse and topology and capacity in the registry.
+// The HTTP API (api/) and the command line both call it; neither holds
+// investigation logic of its own.
+package investigate
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -16,8 +22,12 @@ import (
 	"github.com/rigwatch/rigwatch/store"
 )
 
-// maxPageWindow bounds the window of a feeder, site or operator page.
-const maxPageWindow = 366 * 24 * time.Hour
+// MaxPageWindow bounds the window of a feeder, site or operator page.
+const MaxPageWindow = 366 * 24 * time.Hour
+
+// ErrNoRegistry is returned by the queries that need the registry when
+// Queries has none.
+var ErrNoRegistry = errors.New("the registry is not loaded")
 
 // Queries are the investigator queries behind the API and the CLI: energy
 // from ClickHouse combined with topology and capacity from the registry.
@@ -74,7 +84,7 @@ type FeederRanking struct {
 
 func (q *Queries) reg() (*registry.Index, error) {
 	if q.Registry == nil {
-		return nil, errNoRegistry
+		return nil, ErrNoRegistry
 	}
 	return q.Registry, nil
 }
@@ -384,7 +394,7 @@ func (q *Queries) suspects(ctx context.Context, alerts []schemas.Alert, from, to
 	}
 	loc := q.Location
 	if loc == nil {
-		loc = detect.Local
+		loc = schemas.Local
 	}
 	slot := func(t time.Time) int {
 		l := t.In(loc)
@@ -630,21 +640,6 @@ type SiteSummary struct {
 	ConsumedKWh  float64 `json:"consumed_kwh"`
 }
 
-// operatorSites returns the sites where the operator's rigs have ever been.
-// It walks every site's history: meant for pages and evidence, not loops.
-func operatorSites(ix *registry.Index, operatorID string) []string {
-	var out []string
-	for _, s := range ix.Sites() {
-		for _, r := range ix.SiteHistory(s) {
-			if r.OperatorID == operatorID {
-				out = append(out, s)
-				break
-			}
-		}
-	}
-	return out
-}
-
 // Operator returns an operator's page over (from, to].
 func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (OperatorDetail, error) {
 	ix, err := q.reg()
@@ -655,7 +650,7 @@ func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (
 	for _, l := range ix.OperatorLicenses(id, to) {
 		d.Licences = append(d.Licences, LicenceState{License: l, InForce: ix.LicenseValid(l.LicenseID, to)})
 	}
-	sites := operatorSites(ix, id)
+	sites := ix.OperatorSites(id)
 	if len(sites) == 0 && len(d.Licences) == 0 {
 		return OperatorDetail{}, fmt.Errorf("operator %q: %w", id, store.ErrNotFound)
 	}
@@ -736,4 +731,51 @@ func (q *Queries) Search(term string, at time.Time) (SearchResult, error) {
 		res.Hits = append(res.Hits, SearchHit{Type: "feeder", ID: term, What: fmt.Sprintf("feeder %s: %d meters", term, len(ms))})
 	}
 	return res, nil
+}
+
+// DataNow is "now" in the data's event time: the end of the newest stored
+// reading, or now when none is stored. Windows counted back from a
+// duration ("the last 7 days") count back from it.
+func DataNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
+	last, err := st.LatestReadingTime(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if last.IsZero() {
+		return now.UTC().Truncate(time.Second), nil
+	}
+	return last, nil
+}
+
+// RegistryNow is the instant "the registry as it stands" means: now, or
+// the newest stored registry record when that is later (a demo's event
+// time runs ahead of the wall clock, and its records with it).
+func RegistryNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
+	last, err := st.RegistryLatest(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now = now.UTC().Truncate(time.Second)
+	if last.After(now) {
+		return last, nil
+	}
+	return now, nil
+}
+
+// AlertContext is how much of the time before an alert's window a page
+// opened from the alert shows.
+const AlertContext = 24 * time.Hour
+
+// AlertWindow is the window of a page opened from alert a: the alert's
+// window with AlertContext before it, at most MaxPageWindow long.
+func AlertWindow(a schemas.Alert) (from, to time.Time) {
+	to = a.WindowEnd.UTC()
+	from = a.WindowStart.UTC().Add(-AlertContext)
+	if from.After(to) {
+		from = to.Add(-AlertContext)
+	}
+	if to.Sub(from) > MaxPageWindow {
+		from = to.Add(-MaxPageWindow)
+	}
+	return from, to
 }
