@@ -43,6 +43,10 @@ type Queries struct {
 	LossBands map[string]detect.LossBand
 	Location  *time.Location
 	Version   string
+	// Raw makes the pages read raw readings only, never the hours the
+	// detector stored: slower at scale; the reference the stored hours are
+	// checked against.
+	Raw bool
 }
 
 // FeederRank is one feeder's energy balance over a window.
@@ -116,11 +120,41 @@ func (q *Queries) balance(fid string, ms []schemas.Meter, totals map[string]stor
 			fr.Oblast = m.Oblast
 		}
 	}
-	fr.UnaccountedKWh = fr.HeadKWh - fr.MetersKWh
-	if fr.HeadKWh > 0 {
-		fr.UnaccountedPct = round3(100 * fr.UnaccountedKWh / fr.HeadKWh)
+	setBalance(&fr, fr.HeadKWh, fr.MetersKWh)
+	return fr
+}
+
+// setBalance sets a feeder's head and metered energy and what is
+// unaccounted between them.
+func setBalance(fr *FeederRank, head, metered float64) {
+	fr.HeadKWh, fr.MetersKWh = round3(head), round3(metered)
+	fr.UnaccountedKWh = round3(head - metered)
+	fr.UnaccountedPct = 0
+	if head > 0 {
+		fr.UnaccountedPct = round3(100 * (head - metered) / head)
 	}
-	fr.HeadKWh, fr.MetersKWh, fr.UnaccountedKWh = round3(fr.HeadKWh), round3(fr.MetersKWh), round3(fr.UnaccountedKWh)
+}
+
+// balanceOf is a feeder's balance from the sums of its stored hours;
+// its meters are those registered on it (ms), the reporting ones those
+// with readings in the hours.
+func (q *Queries) balanceOf(fid string, ms []schemas.Meter, t store.FeederTotal) FeederRank {
+	fr := FeederRank{FeederID: fid}
+	for _, m := range ms {
+		if fr.Oblast == "" {
+			fr.Oblast = m.Oblast
+		}
+		if m.Role == schemas.RoleFeederHead {
+			fr.HeadMeters++
+			if fr.Class == "" {
+				fr.Class = m.Class
+			}
+			continue
+		}
+		fr.Meters++
+	}
+	fr.Reporting = min(t.Meters, fr.Meters)
+	setBalance(&fr, t.HeadKWh, t.MetersKWh)
 	return fr
 }
 
@@ -170,7 +204,23 @@ func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int
 	if err != nil {
 		return FeederRanking{}, err
 	}
-	totals, err := q.Store.MeterTotals(ctx, nil, from, to)
+	// The detector's stored hours answer when they cover the window's
+	// start: the ranking is then over the hours it has evaluated (To says
+	// up to where). Otherwise per-meter sums of the raw readings.
+	var (
+		totals map[string]store.MeterTotal
+		fts    map[string]store.FeederTotal
+	)
+	a, b, ok, err := q.storedHours(ctx, from, to)
+	if err != nil {
+		return FeederRanking{}, err
+	}
+	if ok && a.Equal(ceilHour(from)) {
+		from, to = a, b
+		fts, err = q.Store.FeederTotals(ctx, from, to)
+	} else {
+		totals, err = q.Store.MeterTotals(ctx, nil, from, to)
+	}
 	if err != nil {
 		return FeederRanking{}, err
 	}
@@ -182,7 +232,12 @@ func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int
 	hours := to.Sub(from).Hours()
 	var all []FeederRank
 	for _, fid := range ix.Feeders() {
-		fr := q.balance(fid, ix.FeederMeters(fid, to), totals)
+		var fr FeederRank
+		if fts != nil {
+			fr = q.balanceOf(fid, ix.FeederMeters(fid, to), fts[fid])
+		} else {
+			fr = q.balance(fid, ix.FeederMeters(fid, to), totals)
+		}
 		if oblast != "" && fr.Oblast != oblast {
 			continue
 		}
@@ -285,22 +340,9 @@ func (q *Queries) Feeder(ctx context.Context, id string, from, to time.Time) (Fe
 		return FeederDetail{}, err
 	}
 	d := FeederDetail{FeederRank: q.balance(id, ms, totals), From: from, To: to, Hourly: []FeederHour{}, Meters: []FeederMeter{}}
-	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	byHour, err := q.feederHours(ctx, id, ids, role, from, to)
 	if err != nil {
 		return FeederDetail{}, err
-	}
-	byHour := map[time.Time]*FeederHour{}
-	for _, mh := range hours {
-		fh := byHour[mh.Hour]
-		if fh == nil {
-			fh = &FeederHour{Hour: mh.Hour}
-			byHour[mh.Hour] = fh
-		}
-		if role[mh.MeterID] == schemas.RoleFeederHead {
-			fh.HeadKWh += mh.KWh
-		} else {
-			fh.MetersKWh += mh.KWh
-		}
 	}
 	models, err := q.Store.LossModelsAt(ctx, []string{id}, to)
 	if err != nil {
@@ -320,6 +362,13 @@ func (q *Queries) Feeder(ctx context.Context, id string, from, to time.Time) (Fe
 			lm = q.typicalModel(id, d.Class)
 		}
 	}
+	// The balance is the hours': the ranking's figures for the same window.
+	var head, metered float64
+	for _, fh := range byHour {
+		head += fh.HeadKWh
+		metered += fh.MetersKWh
+	}
+	setBalance(&d.FeederRank, head, metered)
 	var normal float64
 	for _, fh := range byHour {
 		fh.ResidualKWh = round3(fh.HeadKWh - fh.MetersKWh)
@@ -553,7 +602,7 @@ func (q *Queries) Site(ctx context.Context, id string, from, to time.Time) (Site
 	for i, m := range ms {
 		ids[i] = m.MeterID
 	}
-	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	hours, err := q.siteMeterHours(ctx, []string{id}, ids, from, to)
 	if err != nil {
 		return SiteDetail{}, err
 	}
@@ -662,7 +711,7 @@ func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (
 			siteOf[m.MeterID] = s
 		}
 	}
-	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	hours, err := q.siteMeterHours(ctx, sites, ids, from, to)
 	if err != nil {
 		return OperatorDetail{}, err
 	}

@@ -74,7 +74,7 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *no
 	if err != nil {
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
-	if err := keep(ctx, eng, st, sink, alerts); err != nil {
+	if err := keep(ctx, eng, st, sink, to, alerts); err != nil {
 		return err
 	}
 	// Only now is everything up to `to` stored: whoever waits on this
@@ -83,14 +83,18 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *no
 	return nil
 }
 
-// keep stores what an evaluation found: the feeders' loss models and
-// hours and the sites' hours the pages read, then the alerts.
-func keep(ctx context.Context, eng *detect.Engine, st *store.Store, sink *notify.Sink, alerts []schemas.Alert) error {
+// keep stores what an evaluation up to to found: the feeders' loss
+// models and hours and the sites' hours the pages read (and the span they
+// now cover), then the alerts.
+func keep(ctx context.Context, eng *detect.Engine, st *store.Store, sink *notify.Sink, to time.Time, alerts []schemas.Alert) error {
 	if err := st.WriteLossModels(ctx, eng.LossModels()); err != nil {
 		return err
 	}
 	fs, ss := eng.Hours()
 	if err := st.WriteHours(ctx, fs, ss); err != nil {
+		return err
+	}
+	if err := st.PublishHours(ctx, eng.HoursFrom(), hourBefore(to)); err != nil {
 		return err
 	}
 	return sink.Emit(ctx, alerts)
@@ -121,7 +125,7 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *noti
 		Marks: &storeMarks{st: rt.store}, State: storeState{rt.store},
 		Every: every, Lateness: lateness, Log: rt.log.With(zap.String("component", "detect")),
 		Emit: func(ctx context.Context, to time.Time, alerts []schemas.Alert) error {
-			return keep(ctx, eng, rt.store, sink, alerts)
+			return keep(ctx, eng, rt.store, sink, to, alerts)
 		},
 		Evaluated: func(to time.Time, took time.Duration, read int64) {
 			evalSeconds.Observe(took.Seconds())
