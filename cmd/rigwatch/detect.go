@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -159,19 +160,33 @@ func (s storeSeries) Watermark(ctx context.Context, latest time.Time) (time.Time
 // produced before the readings the watermark covers. So live evaluation
 // sees the data a replay sees: a site does not look over capacity, or an
 // operator short of purchases, only because their records are in flight.
+//
+// A detector's first evaluation in its term also waits for the readings
+// produced before it: a process killed mid-batch leaves readings that
+// are redelivered only after its partitions move, behind a watermark the
+// readings it did store have already advanced.
 type contextBarrier struct {
 	rt      *runtime
 	inIndex func(schemas.Stream, ingest.Offsets) bool
 	ends    map[schemas.Stream]ingest.Offsets
+	started bool // an evaluation has passed: readings are no longer waited for
 }
 
 func (b *contextBarrier) Note(ctx context.Context) (err error) {
-	b.ends, err = contextEnds(ctx, b.rt)
+	topics := contextTopics
+	if !b.started {
+		topics = append(slices.Clip(topics), schemas.Readings)
+	}
+	b.ends, err = topicEnds(ctx, b.rt, topics)
 	return err
 }
 
 func (b *contextBarrier) Passed(ctx context.Context) (bool, error) {
-	return contextStored(ctx, b.rt, b.ends, b.inIndex), nil
+	ok := contextStored(ctx, b.rt, b.ends, b.inIndex)
+	if ok {
+		b.started = true
+	}
+	return ok, nil
 }
 
 // storeState keeps the detector's snapshot in ClickHouse.
@@ -231,8 +246,13 @@ func (m *storeMarks) Take(ctx context.Context) ([]detect.Mark, error) {
 var contextTopics = []schemas.Stream{schemas.Licenses, schemas.Meters, schemas.Rigs, schemas.Purchases}
 
 func contextEnds(ctx context.Context, rt *runtime) (map[schemas.Stream]ingest.Offsets, error) {
+	return topicEnds(ctx, rt, contextTopics)
+}
+
+// topicEnds returns the end offsets of the topics of streams.
+func topicEnds(ctx context.Context, rt *runtime, streams []schemas.Stream) (map[schemas.Stream]ingest.Offsets, error) {
 	out := map[schemas.Stream]ingest.Offsets{}
-	for _, s := range contextTopics {
+	for _, s := range streams {
 		e, err := ingest.EndOffsets(ctx, rt.brokers, rt.dialer, s.Topic())
 		if err != nil {
 			return nil, err
@@ -242,16 +262,16 @@ func contextEnds(ctx context.Context, rt *runtime) (map[schemas.Stream]ingest.Of
 	return out, nil
 }
 
-// contextStored reports whether the consumers have stored the context
-// topics up to ends, and the registry's have reached the in-memory
+// contextStored reports whether the consumers have stored every topic of
+// ends up to its offsets, and the registry's have reached the in-memory
 // registry (inIndex; nil: no such check).
 func contextStored(ctx context.Context, rt *runtime, ends map[schemas.Stream]ingest.Offsets, inIndex func(schemas.Stream, ingest.Offsets) bool) bool {
-	for _, s := range contextTopics {
-		behind, err := ingest.Behind(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic(), ends[s])
+	for s, e := range ends {
+		behind, err := ingest.Behind(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic(), e)
 		if err != nil || behind > 0 {
 			return false
 		}
-		if inIndex != nil && s != schemas.Purchases && !inIndex(s, ends[s]) {
+		if inIndex != nil && s.Registry() && !inIndex(s, e) {
 			return false
 		}
 	}
