@@ -274,7 +274,8 @@ func (t *Tail) read(ctx context.Context, topic string, partition int, off int64,
 // partitionStarts returns the partitions of topic with, for each, its
 // first offset, or its end offset when last is set.
 func partitionStarts(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string, last bool) (Offsets, error) {
-	cl := kafkaClient(brokers, dialer)
+	cl, done := kafkaClient(brokers, dialer)
+	defer done()
 	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the partitions of %s: %w", topic, err)
