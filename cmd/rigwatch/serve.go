@@ -35,6 +35,7 @@ func newServeCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer rt.close()
+			startProfiling(lookupEnv("RIGWATCH_PPROF_ADDR"), rt.log)
 			return serve(cmd.Context(), rt, addr, serveOptions{detect: true})
 		},
 	}

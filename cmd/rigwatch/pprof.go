@@ -1,0 +1,30 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"net/http/pprof"
+
+	"go.uber.org/zap"
+)
+
+// startProfiling serves Go's profiles (/debug/pprof/) on addr, a listener
+// apart from the API and its tokens: set RIGWATCH_PPROF_ADDR to a loopback
+// address to see where a process's memory and time go. Empty: off.
+func startProfiling(addr string, log *zap.Logger) {
+	if addr == "" {
+		return
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		log.Warn("cannot serve profiles", zap.String("addr", addr), zap.Error(err))
+		return
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("serving profiles", zap.String("addr", ln.Addr().String()))
+	go func() { _ = http.Serve(ln, mux) }()
+}
