@@ -180,7 +180,7 @@ func (s *Store) FeederHours(ctx context.Context, feederIDs []string, from, to ti
 		where += " AND feeder_id IN (" + placeholders(len(feederIDs)) + ")"
 		args = append(args, anyStrings(feederIDs)...)
 	}
-	rows, err := s.conn.Query(ctx, "SELECT feeder_id, hour, head_kwh, meters_kwh, meters, complete FROM "+s.db+".feeder_hours FINAL WHERE "+where+" ORDER BY feeder_id, hour", args...)
+	rows, err := s.conn.Query(ctx, "SELECT feeder_id, hour, h, m, n, c FROM "+latestFeederHours(s.db, where)+" ORDER BY feeder_id, hour", args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read feeder hours: %w", err)
 	}
@@ -198,6 +198,14 @@ func (s *Store) FeederHours(ctx context.Context, feederIDs []string, from, to ti
 	return out, rows.Err()
 }
 
+// latestFeederHours is a subquery of the latest version of each stored
+// feeder hour matching where (columns feeder_id, hour, h, m, n, c): argMax
+// over a GROUP BY, which on 18.16 answers several times faster than FINAL.
+func latestFeederHours(db, where string) string {
+	return "(SELECT feeder_id, hour, argMax(head_kwh, version) AS h, argMax(meters_kwh, version) AS m, argMax(meters, version) AS n, argMax(complete, version) AS c FROM " +
+		db + ".feeder_hours WHERE " + where + " GROUP BY feeder_id, hour)"
+}
+
 // FeederTotal is a feeder's energy over a window from its stored hours.
 type FeederTotal struct {
 	HeadKWh, MetersKWh float64
@@ -209,7 +217,7 @@ type FeederTotal struct {
 // FeederTotals sums every feeder's stored hours in [from, to): the feeder
 // ranking's one query.
 func (s *Store) FeederTotals(ctx context.Context, from, to time.Time) (map[string]FeederTotal, error) {
-	rows, err := s.conn.Query(ctx, "SELECT feeder_id, sum(head_kwh), sum(meters_kwh), count(), sum(complete), max(meters) FROM "+s.db+".feeder_hours FINAL WHERE hour >= ? AND hour < ? GROUP BY feeder_id",
+	rows, err := s.conn.Query(ctx, "SELECT feeder_id, sum(h), sum(m), count(), sum(c), max(n) FROM "+latestFeederHours(s.db, "hour >= ? AND hour < ?")+" GROUP BY feeder_id",
 		from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("cannot sum feeder hours: %w", err)
@@ -238,8 +246,8 @@ func (s *Store) SiteHours(ctx context.Context, siteIDs []string, from, to time.T
 		return out, nil
 	}
 	args := append([]any{from.UTC(), to.UTC()}, anyStrings(siteIDs)...)
-	rows, err := s.conn.Query(ctx, "SELECT site_id, meter_id, hour, kwh, covered_s, capacity_kw FROM "+s.db+".site_hours FINAL WHERE hour >= ? AND hour < ? AND site_id IN ("+
-		placeholders(len(siteIDs))+") ORDER BY site_id, meter_id, hour", args...)
+	rows, err := s.conn.Query(ctx, "SELECT site_id, meter_id, hour, argMax(kwh, version), argMax(covered_s, version), argMax(capacity_kw, version) FROM "+
+		s.db+".site_hours WHERE hour >= ? AND hour < ? AND site_id IN ("+placeholders(len(siteIDs))+") GROUP BY site_id, meter_id, hour ORDER BY site_id, meter_id, hour", args...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read site hours: %w", err)
 	}
