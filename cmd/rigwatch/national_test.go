@@ -169,7 +169,7 @@ func TestNationalRun(t *testing.T) {
 		"ingest_seconds": ingested.Seconds(), "ingest_readings_per_s": readings / ingested.Seconds(),
 		"detection_behind_when_stored_hours": lagAtEnd.Hours(), "detection_catch_up_seconds": caughtUp.Seconds(),
 		"detection_lag_at_end_event_hours": lagEvent,
-		"serve_peak_rss_mb": float64(rss) / 1024, "clickhouse_bytes_per_million_readings": float64(bytes) / float64(rows) * 1e6,
+		"serve_peak_rss_mb":                float64(rss) / 1024, "clickhouse_bytes_per_million_readings": float64(bytes) / float64(rows) * 1e6,
 		"rows_read_back_per_reading": readBack / readings, "readings_marked_late": marked,
 		"page_seconds": map[string]float64{"ranking": pages["ranking"].Seconds(), "feeder": pages["feeder"].Seconds(),
 			"site": pages["site"].Seconds(), "operator": pages["operator"].Seconds()},
