@@ -1,0 +1,498 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/segmentio/kafka-go"
+
+	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/internal/localch"
+	"github.com/rigwatch/rigwatch/internal/localkafka"
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// BenchmarkSideBySide measures ingest against ClickHouse's own loader, in
+// one run, on the same readings and the same private ClickHouse server:
+//
+//   - loader: clickhouse-client --query "INSERT INTO readings (...) FORMAT CSV"
+//     of the readings as plain CSV, the reference;
+//   - replay: rigwatch replay DIR (gzip CSV, with detection) and
+//     rigwatch replay DIR --no-detect, each a process of its own;
+//   - kafka: rigwatch serve (detection idle) draining a 6-partition backlog
+//     of small JSON readings on the embedded broker, its steady state being
+//     the rate between 5% and 95% of the rows stored.
+//
+// Every round runs each contender once, in a rotating order, and divides its
+// rate by the loader's of the same round; it also reports ClickHouse CPU per
+// million rows (the server's own utime+stime over the run and the merges
+// that follow it) and the peak RSS of each rigwatch process. -benchtime Nx
+// runs N rounds. RIGWATCH_BENCH_DAYS (default 25: 4.2M readings) and
+// RIGWATCH_BENCH_KAFKA_ROWS (default 2,000,000) scale it.
+func BenchmarkSideBySide(b *testing.B) {
+	if _, err := exec.LookPath("clickhouse-client"); err != nil {
+		b.Fatal("the reference loader needs clickhouse-client (Debian package clickhouse-client)")
+	}
+	ctx := context.Background()
+	days := envInt("RIGWATCH_BENCH_DAYS", 25)
+	kafkaRows := envInt("RIGWATCH_BENCH_KAFKA_ROWS", 2_000_000)
+	only := os.Getenv("RIGWATCH_BENCH_ONLY") // comma-separated contenders, for profiling one
+	bin := binary(b)
+	tmp := b.TempDir()
+
+	ch, err := localch.Start(ctx, filepath.Join(tmp, "clickhouse"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ch.Stop() })
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{ch.Addr}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	srv := &chServer{addr: ch.Addr, dir: ch.Dir, bin: bin, conn: conn, distinct: map[int]uint64{}}
+
+	dir := filepath.Join(tmp, "scenario")
+	if out, err := exec.Command(bin, "simulate", "--out", dir, "--days", strconv.Itoa(days)).CombinedOutput(); err != nil {
+		b.Fatalf("simulate: %v\n%s", err, out)
+	}
+	all, some := filepath.Join(tmp, "all.csv"), filepath.Join(tmp, "some.csv")
+	rows, msgs := loaderFiles(b, dir, all, some, kafkaRows)
+	kafkaRows = len(msgs)
+
+	br, err := localkafka.Start("", 0, schemas.Readings.Topic())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(br.Close)
+	pw := ingest.NewWriter(br.Addrs(), schemas.Readings.Topic(), nil)
+	pw.BatchSize, pw.BatchBytes, pw.Async = 20_000, 1<<20, false
+	for i := 0; i < len(msgs); i += 200_000 {
+		if err := pw.WriteMessages(ctx, msgs[min(i, len(msgs)):min(i+200_000, len(msgs))]...); err != nil {
+			b.Fatal(ingest.WriteError(err))
+		}
+	}
+	pw.Close()
+	msgs = nil
+	ends, err := ingest.EndOffsets(ctx, br.Addrs(), nil, schemas.Readings.Topic())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var backlog int64
+	for _, e := range ends {
+		backlog += e
+	}
+	if backlog != int64(kafkaRows) {
+		b.Fatalf("the backlog holds %d messages, want %d", backlog, kafkaRows)
+	}
+	b.Logf("%d readings (%d days of the simulated grid), %d of them as JSON in a %d-partition backlog; load average %s",
+		rows, days, kafkaRows, localkafka.DefaultPartitions, loadAvg())
+
+	type contender struct {
+		name string
+		run  func(db string) result
+	}
+	contenders := []contender{
+		{"loader", func(db string) result { return srv.loader(b, db, all, rows) }},
+		{"replay", func(db string) result {
+			return srv.rigwatch(b, db, rows, "replay", dir, "--log-level", "warn")
+		}},
+		{"replay-no-detect", func(db string) result {
+			return srv.rigwatch(b, db, rows, "replay", dir, "--no-detect", "--log-level", "warn")
+		}},
+		{"loader-kafka-rows", func(db string) result { return srv.loader(b, db, some, kafkaRows) }},
+		{"kafka", func(db string) result { return srv.serve(b, db, br.Addrs(), kafkaRows) }},
+	}
+	var rounds []map[string]result
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		got := map[string]result{}
+		for k := range contenders {
+			c := contenders[(k+i)%len(contenders)]
+			if only != "" && !strings.Contains(","+only+",", ","+c.name+",") {
+				continue
+			}
+			srv.quiesce(b)
+			got[c.name] = c.run(fmt.Sprintf("bench_%d_%d", i, k))
+		}
+		rounds = append(rounds, got)
+		l, lk := got["loader"], got["loader-kafka-rows"]
+		b.Logf("round %d (load average %s):", i+1, loadAvg())
+		for _, c := range contenders {
+			r := got[c.name]
+			ref := l
+			if strings.Contains(c.name, "kafka") {
+				ref = lk
+			}
+			b.Logf("  %-18s %s  %.2fx the loader", c.name, r, r.rate()/ref.rate())
+		}
+		k := got["kafka"]
+		b.Logf("  kafka steady state %.0f rows/s = %.2fx the loader", k.steady, k.steady/lk.rate())
+	}
+	b.StopTimer()
+
+	ratio := func(name, ref string, f func(r result) float64) []float64 {
+		var out []float64
+		for _, r := range rounds {
+			out = append(out, f(r[name])/r[ref].rate())
+		}
+		return out
+	}
+	rate := func(r result) float64 { return r.rate() }
+	report := func(unit string, v []float64) {
+		slices.Sort(v)
+		b.ReportMetric(v[len(v)/2], unit)
+		b.Logf("%-28s median %.3f, min %.3f, max %.3f over %d rounds", unit, v[len(v)/2], v[0], v[len(v)-1], len(v))
+	}
+	report("replay/loader", ratio("replay", "loader", rate))
+	report("replay-no-detect/loader", ratio("replay-no-detect", "loader", rate))
+	report("kafka-steady/loader", ratio("kafka", "loader-kafka-rows", func(r result) float64 { return r.steady }))
+	report("kafka/loader", ratio("kafka", "loader-kafka-rows", rate))
+	var chKafka, chLoader, rssReplay, rssKafka []float64
+	for _, r := range rounds {
+		chKafka = append(chKafka, r["kafka"].chCPUPerM())
+		chLoader = append(chLoader, r["loader-kafka-rows"].chCPUPerM())
+		rssReplay = append(rssReplay, r["replay-no-detect"].rssMB)
+		rssKafka = append(rssKafka, r["kafka"].rssMB)
+	}
+	report("kafka-CH-CPU-s/Mrows", chKafka)
+	report("loader-CH-CPU-s/Mrows", chLoader)
+	report("replay-peak-RSS-MB", rssReplay)
+	report("kafka-peak-RSS-MB", rssKafka)
+}
+
+// result is one contender's run.
+type result struct {
+	rows   int
+	wall   time.Duration
+	steady float64       // rows/s between 5% and 95% stored (Kafka only)
+	chCPU  time.Duration // ClickHouse's CPU over the run and the merges after it
+	rssMB  float64       // peak RSS of the rigwatch process
+}
+
+func (r result) rate() float64 { return float64(r.rows) / r.wall.Seconds() }
+
+func (r result) chCPUPerM() float64 { return r.chCPU.Seconds() / (float64(r.rows) / 1e6) }
+
+func (r result) String() string {
+	s := fmt.Sprintf("%9.0f rows/s (%d rows in %.2fs), ClickHouse %.2f CPU-s per M rows", r.rate(), r.rows, r.wall.Seconds(), r.chCPUPerM())
+	if r.rssMB > 0 {
+		s += fmt.Sprintf(", peak RSS %.0f MB", r.rssMB)
+	}
+	return s
+}
+
+// chServer is the benchmark's private ClickHouse and the rigwatch binary.
+type chServer struct {
+	addr, dir, bin string
+	conn           driver.Conn
+	distinct       map[int]uint64 // distinct readings stored from n rows
+}
+
+func (s *chServer) port() string { return s.addr[strings.LastIndexByte(s.addr, ':')+1:] }
+
+// cpu returns the server process's CPU time so far.
+func (s *chServer) cpu(b *testing.B) time.Duration {
+	pid, err := os.ReadFile(filepath.Join(s.dir, "server.pid"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the parenthesised command: state is 3rd, utime 14th.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// count runs a query answering one number.
+func (s *chServer) count(b *testing.B, q string) uint64 {
+	var n uint64
+	if err := s.conn.QueryRow(context.Background(), q).Scan(&n); err != nil {
+		b.Fatalf("%s: %v", q, err)
+	}
+	return n
+}
+
+// quiesce waits until no merge runs, so that one run's merges do not slow
+// the next.
+func (s *chServer) quiesce(b *testing.B) {
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if s.count(b, "SELECT count() FROM system.merges") == 0 {
+			return
+		}
+	}
+}
+
+// migrate creates db with rigwatch's tables, outside the timed part.
+func (s *chServer) migrate(b *testing.B, db string) {
+	if out, err := exec.Command(s.bin, "migrate", "--clickhouse", s.addr, "--clickhouse-database", db, "--log-level", "warn").CombinedOutput(); err != nil {
+		b.Fatalf("migrate: %v\n%s", err, out)
+	}
+}
+
+// finish completes a result: ClickHouse's CPU since cpu0 once the merges
+// the run started are done, the row count checked, the database dropped.
+func (s *chServer) finish(b *testing.B, db string, cpu0 time.Duration, r *result) {
+	s.quiesce(b)
+	r.chCPU = s.cpu(b) - cpu0
+	// Every contender must store the same distinct readings (the
+	// scenario repeats and corrects some).
+	got := s.count(b, "SELECT count() FROM (SELECT 1 FROM "+db+".readings FINAL)")
+	if s.distinct[r.rows] == 0 {
+		s.distinct[r.rows] = got
+	}
+	if got != s.distinct[r.rows] {
+		b.Fatalf("%s holds %d distinct readings of %d, where an earlier run stored %d", db, got, r.rows, s.distinct[r.rows])
+	}
+	if err := s.conn.Exec(context.Background(), "DROP DATABASE "+db); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// loader inserts the plain CSV file with clickhouse-client.
+func (s *chServer) loader(b *testing.B, db, csv string, rows int) result {
+	s.migrate(b, db)
+	f, err := os.Open(csv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command("clickhouse-client", "--port", s.port(), "--query",
+		"INSERT INTO "+db+".readings (meter_id, ts, kwh, interval_s, version) FORMAT CSV")
+	cmd.Stdin = f
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cpu0, start := s.cpu(b), time.Now()
+	if err := cmd.Run(); err != nil {
+		b.Fatalf("clickhouse-client: %v\n%s", err, out.String())
+	}
+	r := result{rows: rows, wall: time.Since(start)}
+	s.finish(b, db, cpu0, &r)
+	return r
+}
+
+// rigwatch runs a rigwatch command to completion against db.
+func (s *chServer) rigwatch(b *testing.B, db string, rows int, args ...string) result {
+	s.migrate(b, db)
+	cmd := exec.Command(s.bin, append(args, "--clickhouse", s.addr, "--clickhouse-database", db)...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cpu0, start := s.cpu(b), time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	rss := watchRSS(cmd.Process.Pid, stop)
+	err := cmd.Wait()
+	wall := time.Since(start)
+	close(stop)
+	if err != nil {
+		b.Fatalf("rigwatch %s: %v\n%s", strings.Join(args, " "), err, out.String())
+	}
+	r := result{rows: rows, wall: wall, rssMB: <-rss}
+	s.finish(b, db, cpu0, &r)
+	return r
+}
+
+// serve runs rigwatch serve with detection idle until it has stored rows
+// readings from the backlog, then stops it with SIGTERM.
+func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) result {
+	s.migrate(b, db)
+	cmd := exec.Command(s.bin, "serve", "--kafka", brokers[0], "--kafka-group", db, "--clickhouse", s.addr,
+		"--clickhouse-database", db, "--http", "127.0.0.1:0", "--detect-every", "24h", "--log-level", "warn",
+		"--data-dir", b.TempDir())
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	ins0 := int(s.count(b, "SELECT value FROM system.events WHERE event = 'InsertedRows'"))
+	cpu0, start := s.cpu(b), time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	stop := make(chan struct{})
+	rss := watchRSS(cmd.Process.Pid, stop)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	// Poll the rows inserted (merges collapse the scenario's repeated
+	// readings, so the table's count() can fall short of the input).
+	inserted := func() int {
+		return int(s.count(b, "SELECT value FROM system.events WHERE event = 'InsertedRows'"))
+	}
+	type point struct {
+		at time.Duration
+		n  int
+	}
+	var pts []point
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		n := inserted() - ins0
+		pts = append(pts, point{time.Since(start), n})
+		if n >= rows {
+			break
+		}
+		select {
+		case err := <-done:
+			b.Fatalf("serve stopped early: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			rej := s.count(b, "SELECT count() FROM "+db+".rejects")
+			lag, err := ingest.GroupLag(context.Background(), brokers, nil, db+".readings", schemas.Readings.Topic())
+			b.Fatalf("serve stored %d of %d readings (and %d rejects) in 3 minutes, lag %d (%v)\n%s", n, rows, rej, lag, err, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r := result{rows: rows, wall: pts[len(pts)-1].at}
+	// when interpolates the time at which n rows were stored.
+	when := func(n float64) time.Duration {
+		i := sort.Search(len(pts), func(i int) bool { return float64(pts[i].n) >= n })
+		if i == 0 {
+			return pts[0].at
+		}
+		p, q := pts[i-1], pts[i]
+		return p.at + time.Duration(float64(q.at-p.at)*(n-float64(p.n))/float64(q.n-p.n))
+	}
+	r.steady = 0.9 * float64(rows) / (when(0.95*float64(rows)) - when(0.05*float64(rows))).Seconds()
+	close(stop)
+	r.rssMB = <-rss
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-done:
+		if err != nil {
+			b.Fatalf("serve: %v\n%s", err, out.String())
+		}
+	case <-time.After(time.Minute):
+		_ = cmd.Process.Kill()
+		b.Fatal("serve did not stop within a minute of SIGTERM")
+	}
+	s.finish(b, db, cpu0, &r)
+	return r
+}
+
+// watchRSS follows the peak RSS (VmHWM) of a started process until stop is
+// closed, and then returns it in MB. The rusage of a process started from
+// Go does not serve: Go starts it with CLONE_VM, and exec then records the
+// parent's peak as the child's.
+func watchRSS(pid int, stop <-chan struct{}) <-chan float64 {
+	out := make(chan float64, 1)
+	go func() {
+		var peak float64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				for _, l := range strings.Split(string(st), "\n") {
+					if f := strings.Fields(l); len(f) == 3 && f[0] == "VmHWM:" {
+						kb, _ := strconv.ParseFloat(f[1], 64)
+						peak = max(peak, kb/1024)
+					}
+				}
+			}
+			select {
+			case <-stop:
+				out <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return out
+}
+
+// loaderFiles writes the readings of the scenario in dir as the loader's
+// plain CSV: all of them to all, the first n to some; and returns how many
+// there are and the first n as JSON messages keyed by meter.
+func loaderFiles(b *testing.B, dir, all, some string, n int) (int, []kafka.Message) {
+	files, err := ingest.FindFiles(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fa, err := os.Create(all)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fs, err := os.Create(some)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wa, ws := bufio.NewWriterSize(fa, 1<<20), bufio.NewWriterSize(fs, 1<<20)
+	var msgs []kafka.Message
+	rows := 0
+	for _, f := range files {
+		if f.Stream != schemas.Readings {
+			continue
+		}
+		rf, err := os.Open(f.Path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		zr, err := gzip.NewReader(rf)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sc := bufio.NewScanner(zr)
+		sc.Scan() // header: meter_id,ts,kwh,interval_s
+		for sc.Scan() {
+			c := strings.Split(sc.Text(), ",")
+			if len(c) != 4 || len(c[1]) != len("2006-01-02T15:04:05Z") {
+				b.Fatalf("%s: unexpected line %q", f.Path, sc.Text())
+			}
+			rows++
+			// ClickHouse 18.16 reads DateTime in CSV as "YYYY-MM-DD hh:mm:ss".
+			line := fmt.Sprintf("%s,%s %s,%s,%s,%d\n", c[0], c[1][:10], c[1][11:19], c[2], c[3], rows)
+			wa.WriteString(line)
+			if len(msgs) < n {
+				ws.WriteString(line)
+				v := fmt.Sprintf(`{"meter_id":%q,"ts":%q,"kwh":%s,"interval_s":%s}`, c[0], c[1], c[2], c[3])
+				msgs = append(msgs, kafka.Message{Key: []byte(c[0]), Value: []byte(v)})
+			}
+		}
+		if err := sc.Err(); err != nil {
+			b.Fatal(err)
+		}
+		rf.Close()
+	}
+	for _, w := range []*bufio.Writer{wa, ws} {
+		if err := w.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fa.Close()
+	fs.Close()
+	return rows, msgs
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// loadAvg returns the 1-, 5- and 15-minute load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:3], " ")
+}
