@@ -364,6 +364,7 @@ func (s *storer) commit(ctx context.Context) {
 // store writes b, retrying with backoff until it succeeds or ctx ends, then
 // publishes its rejects. It reports whether b is stored.
 func (c *Consumer) store(ctx context.Context, b *schemas.Batch) bool {
+	stamp(b)
 	delay := c.cfg.MinBackoff
 	for {
 		start := time.Now()

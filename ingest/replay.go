@@ -114,6 +114,7 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 		var err error
 		for b := range full {
 			if err == nil {
+				stamp(b)
 				if err = w.WriteBatch(wctx, b); err == nil && hook != nil {
 					hook(b)
 				}
@@ -278,11 +279,7 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			var cerr error
 			cells, cerr = splitCSV(line, cells)
 			if cerr == nil {
-				k := cur.Count(f.Stream)
 				cerr = csvDec.Decode(cells, cur)
-				if cerr == nil {
-					stamp(cur, f.Stream, k)
-				}
 			} else {
 				cerr = &schemas.FieldError{Rule: schemas.RuleSyntax, Reason: cerr.Error()}
 			}
