@@ -65,6 +65,7 @@ FUZZ_TARGETS := \
 	./schemas:FuzzScanReading \
 	./schemas:FuzzCSVDecode \
 	./ingest:FuzzSplitCSV \
+	./ingest:FuzzReadingLine \
 	./api:FuzzParseAlertFilter \
 	./api:FuzzParseSince \
 	./api:FuzzParseCalcInput

@@ -340,6 +340,17 @@ func NewCSVDecoder(s Stream, header []string) (*CSVDecoder, error) {
 	return d, nil
 }
 
+// Column returns the index of the named column in the header, or -1.
+func (d *CSVDecoder) Column(name string) int {
+	if i, ok := d.col[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Columns returns how many columns the header names.
+func (d *CSVDecoder) Columns() int { return len(d.col) }
+
 type csvRow struct {
 	row []string
 	col map[string]int
