@@ -23,11 +23,48 @@ type Writer interface {
 // BatchHook is called with every batch after it has been stored.
 type BatchHook func(b *schemas.Batch)
 
+// An Inserter writes batches through an insert it keeps open across them
+// (store.Inserter): Write sends a batch, and only once Flush returns nil is
+// everything sent since the last Flush stored. After an error nothing sent
+// since the last Flush can be taken as stored.
+type Inserter interface {
+	Write(ctx context.Context, b *schemas.Batch) error
+	// Rows returns how many readings were sent since the last Flush.
+	Rows() int
+	Flush(ctx context.Context) error
+	// Abort drops the open insert; safe to call at any time.
+	Abort()
+}
+
+// batchInserter is the Inserter of a plain Writer: each Write stores its
+// batch at once.
+type batchInserter struct{ w Writer }
+
+func (b batchInserter) Write(ctx context.Context, bt *schemas.Batch) error {
+	return b.w.WriteBatch(ctx, bt)
+}
+func (batchInserter) Rows() int                   { return 0 }
+func (batchInserter) Flush(context.Context) error { return nil }
+func (batchInserter) Abort()                      {}
+
+// inserter returns an Inserter from open, or one over w when open is nil.
+func inserter(open func() Inserter, w Writer) Inserter {
+	if open != nil {
+		return open()
+	}
+	return batchInserter{w}
+}
+
 // ReplayConfig configures a replay. Zero values take the defaults named.
 type ReplayConfig struct {
 	Dir       string
-	BatchSize int // records per insert; default 100,000
+	BatchSize int // records per batch, a block of an insert; default 100,000
 	MaxLine   int // bytes per line; default schemas.DefaultMaxMessageBytes
+	// NewInserter, if set, opens an insert kept across batches
+	// (store.Store.Inserter), ended every InsertRows readings; nil: every
+	// batch is stored with one WriteBatch.
+	NewInserter func() Inserter
+	InsertRows  int // default 1,000,000
 	// Progress, if set, is called about twice a second with bytes read so
 	// far and in total.
 	Progress func(done, total int64, rows int64)
@@ -43,6 +80,9 @@ func (c *ReplayConfig) Validate() error {
 	}
 	if c.MaxLine <= 0 {
 		c.MaxLine = schemas.DefaultMaxMessageBytes
+	}
+	if c.InsertRows <= 0 {
+		c.InsertRows = 1_000_000
 	}
 	return nil
 }
@@ -79,8 +119,10 @@ type DetectionSummary struct {
 }
 
 // Replay loads the replay files of cfg.Dir through the same decode and
-// validation path as the Kafka consumers, writing batches with w. Decoding
-// and writing overlap: one batch is written while the next is decoded.
+// validation path as the Kafka consumers, writing batches with w (or
+// through cfg.NewInserter). Decoding and writing overlap: one batch is
+// written while the next is decoded. With a hook, every batch is stored on
+// its own, since the hook must see stored batches only.
 func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log *zap.Logger) (ReplaySummary, error) {
 	var sum ReplaySummary
 	if err := cfg.Validate(); err != nil {
@@ -110,12 +152,17 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 	werr := make(chan error, 1)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	ins := inserter(cfg.NewInserter, w)
 	go func() {
 		var err error
 		for b := range full {
 			if err == nil {
 				stamp(b)
-				if err = w.WriteBatch(wctx, b); err == nil && hook != nil {
+				err = ins.Write(wctx, b)
+				if err == nil && (hook != nil || ins.Rows() >= cfg.InsertRows) {
+					err = ins.Flush(wctx)
+				}
+				if err == nil && hook != nil {
 					hook(b)
 				}
 				if err != nil {
@@ -125,6 +172,10 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 			b.Reset()
 			free <- b
 		}
+		if err == nil {
+			err = ins.Flush(wctx)
+		}
+		ins.Abort()
 		werr <- err
 	}()
 

@@ -55,7 +55,7 @@ func BenchmarkReplay(b *testing.B) {
 		b.StopTimer()
 		st := testenv.Store(b)
 		b.StartTimer()
-		sum, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir}, st, nil, nil)
+		sum, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir, NewInserter: func() ingest.Inserter { return st.Inserter() }}, st, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

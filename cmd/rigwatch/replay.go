@@ -72,7 +72,8 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 }
 
 func replayFiles(ctx context.Context, rt *runtime, dir string) (ingest.ReplaySummary, error) {
-	cfg := ingest.ReplayConfig{Dir: dir, BatchSize: rt.cfg.BatchSize, MaxLine: rt.cfg.MaxMessageBytes}
+	cfg := ingest.ReplayConfig{Dir: dir, BatchSize: rt.cfg.BatchSize, MaxLine: rt.cfg.MaxMessageBytes,
+		NewInserter: func() ingest.Inserter { return rt.store.Inserter() }}
 	var bar *progressbar.ProgressBar
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		bar = progressbar.NewOptions64(-1,
