@@ -183,6 +183,7 @@ type result struct {
 	steady float64       // rows/s between 5% and 95% stored (Kafka only)
 	chCPU  time.Duration // ClickHouse's CPU over the run and the merges after it
 	rssMB  float64       // peak RSS of the rigwatch process
+	ins    uint64        // INSERT queries ClickHouse ran
 }
 
 func (r result) rate() float64 { return float64(r.rows) / r.wall.Seconds() }
@@ -190,7 +191,7 @@ func (r result) rate() float64 { return float64(r.rows) / r.wall.Seconds() }
 func (r result) chCPUPerM() float64 { return r.chCPU.Seconds() / (float64(r.rows) / 1e6) }
 
 func (r result) String() string {
-	s := fmt.Sprintf("%9.0f rows/s (%d rows in %.2fs), ClickHouse %.2f CPU-s per M rows", r.rate(), r.rows, r.wall.Seconds(), r.chCPUPerM())
+	s := fmt.Sprintf("%9.0f rows/s (%d rows in %.2fs), ClickHouse %.2f CPU-s per M rows, %d INSERTs", r.rate(), r.rows, r.wall.Seconds(), r.chCPUPerM(), r.ins)
 	if r.rssMB > 0 {
 		s += fmt.Sprintf(", peak RSS %.0f MB", r.rssMB)
 	}
@@ -249,11 +250,18 @@ func (s *chServer) migrate(b *testing.B, db string) {
 	}
 }
 
+// start notes ClickHouse's CPU time and INSERT count before a run.
+func (s *chServer) start(b *testing.B) (time.Duration, uint64) {
+	return s.cpu(b), s.count(b, "SELECT value FROM system.events WHERE event = 'InsertQuery'")
+}
+
 // finish completes a result: ClickHouse's CPU since cpu0 once the merges
-// the run started are done, the row count checked, the database dropped.
-func (s *chServer) finish(b *testing.B, db string, cpu0 time.Duration, r *result) {
+// the run started are done, the INSERTs since ins0, the row count checked,
+// the database dropped.
+func (s *chServer) finish(b *testing.B, db string, cpu0 time.Duration, ins0 uint64, r *result) {
 	s.quiesce(b)
 	r.chCPU = s.cpu(b) - cpu0
+	r.ins = s.count(b, "SELECT value FROM system.events WHERE event = 'InsertQuery'") - ins0
 	// Every contender must store the same distinct readings (the
 	// scenario repeats and corrects some).
 	got := s.count(b, "SELECT count() FROM (SELECT 1 FROM "+db+".readings FINAL)")
@@ -281,12 +289,13 @@ func (s *chServer) loader(b *testing.B, db, csv string, rows int) result {
 	cmd.Stdin = f
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cpu0, start := s.cpu(b), time.Now()
+	cpu0, ins0 := s.start(b)
+	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		b.Fatalf("clickhouse-client: %v\n%s", err, out.String())
 	}
 	r := result{rows: rows, wall: time.Since(start)}
-	s.finish(b, db, cpu0, &r)
+	s.finish(b, db, cpu0, ins0, &r)
 	return r
 }
 
@@ -296,7 +305,8 @@ func (s *chServer) rigwatch(b *testing.B, db string, rows int, args ...string) r
 	cmd := exec.Command(s.bin, append(args, "--clickhouse", s.addr, "--clickhouse-database", db)...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cpu0, start := s.cpu(b), time.Now()
+	cpu0, ins0 := s.start(b)
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -309,7 +319,7 @@ func (s *chServer) rigwatch(b *testing.B, db string, rows int, args ...string) r
 		b.Fatalf("rigwatch %s: %v\n%s", strings.Join(args, " "), err, out.String())
 	}
 	r := result{rows: rows, wall: wall, rssMB: <-rss}
-	s.finish(b, db, cpu0, &r)
+	s.finish(b, db, cpu0, ins0, &r)
 	return r
 }
 
@@ -322,8 +332,8 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 		"--data-dir", b.TempDir())
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	ins0 := int(s.count(b, "SELECT value FROM system.events WHERE event = 'InsertedRows'"))
-	cpu0, start := s.cpu(b), time.Now()
+	cpu0, ins0 := s.start(b)
+	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -331,10 +341,13 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 	rss := watchRSS(cmd.Process.Pid, stop)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	// Poll the rows inserted (merges collapse the scenario's repeated
-	// readings, so the table's count() can fall short of the input).
-	inserted := func() int {
-		return int(s.count(b, "SELECT value FROM system.events WHERE event = 'InsertedRows'"))
+	// Poll the offsets the group committed, which serve commits once what
+	// they cover is stored. (Polling ClickHouse would cost it about 1 ms of
+	// CPU a query, and its count() falls short of the input as merges
+	// collapse the scenario's repeated readings.)
+	ends, err := ingest.EndOffsets(context.Background(), brokers, nil, schemas.Readings.Topic())
+	if err != nil {
+		b.Fatal(err)
 	}
 	type point struct {
 		at time.Duration
@@ -343,7 +356,11 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 	var pts []point
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		n := inserted() - ins0
+		behind, err := ingest.Behind(context.Background(), brokers, nil, db+".readings", schemas.Readings.Topic(), ends)
+		if err != nil {
+			behind = int64(rows) // the group is not formed yet
+		}
+		n := rows - int(behind)
 		pts = append(pts, point{time.Since(start), n})
 		if n >= rows {
 			break
@@ -354,9 +371,7 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 		default:
 		}
 		if time.Now().After(deadline) {
-			rej := s.count(b, "SELECT count() FROM "+db+".rejects")
-			lag, err := ingest.GroupLag(context.Background(), brokers, nil, db+".readings", schemas.Readings.Topic())
-			b.Fatalf("serve stored %d of %d readings (and %d rejects) in 3 minutes, lag %d (%v)\n%s", n, rows, rej, lag, err, out.String())
+			b.Fatalf("serve stored %d of %d readings in 3 minutes\n%s", n, rows, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -383,7 +398,7 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 		_ = cmd.Process.Kill()
 		b.Fatal("serve did not stop within a minute of SIGTERM")
 	}
-	s.finish(b, db, cpu0, &r)
+	s.finish(b, db, cpu0, ins0, &r)
 	return r
 }
 
