@@ -64,6 +64,7 @@ FUZZ_TARGETS := \
 	./schemas:FuzzDecodeJSON \
 	./schemas:FuzzScanReading \
 	./schemas:FuzzCSVDecode \
+	./schemas:FuzzFastReaders \
 	./ingest:FuzzSplitCSV \
 	./ingest:FuzzReadingLine \
 	./api:FuzzParseAlertFilter \

@@ -101,66 +101,21 @@ func (r *readingLine) id(b []byte) string {
 	return s
 }
 
-// parseTS reads a timestamp as schemas.ParseTime does: directly when it
-// has the form 2006-01-02T15:04:05Z, else through ParseTime itself.
+// parseTS reads a timestamp as the general path does: ParseTime of the
+// trimmed cell, without allocating for the common form.
 func parseTS(v []byte) (time.Time, bool) {
-	if len(v) == 20 && v[4] == '-' && v[7] == '-' && v[10] == 'T' && v[13] == ':' && v[16] == ':' && v[19] == 'Z' {
-		y, ok1 := digits(v[0:4])
-		mo, ok2 := digits(v[5:7])
-		d, ok3 := digits(v[8:10])
-		h, ok4 := digits(v[11:13])
-		mi, ok5 := digits(v[14:16])
-		s, ok6 := digits(v[17:19])
-		if ok1 && ok2 && ok3 && ok4 && ok5 && ok6 && mo >= 1 && mo <= 12 && d >= 1 &&
-			d <= daysIn(time.Month(mo), y) && h <= 23 && mi <= 59 && s <= 59 {
-			return time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC), true
-		}
+	if t, ok := schemas.FastTime(v); ok {
+		return t, true
 	}
 	t, err := schemas.ParseTime("ts", string(bytes.TrimSpace(v)))
 	return t, err == nil
 }
 
-func digits(b []byte) (int, bool) {
-	n := 0
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		n = n*10 + int(c-'0')
-	}
-	return n, true
-}
-
-func daysIn(m time.Month, year int) int {
-	return time.Date(year, m+1, 0, 0, 0, 0, 0, time.UTC).Day()
-}
-
-// pow10 are the powers of ten a float64 holds exactly.
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
-
-// parseKWh reads a number as strconv.ParseFloat does. A plain decimal of at
-// most 15 digits is its digits, an exact float64, divided by an exact power
-// of ten: one correctly rounded operation, the same result as ParseFloat's
-// (its own exact fast path). Anything else goes through ParseFloat.
+// parseKWh reads a number as the general path does: ParseFloat of the
+// trimmed cell, without allocating for a plain decimal.
 func parseKWh(v []byte) (float64, bool) {
-	var mant uint64
-	nd, frac, dot := 0, 0, false
-	for i, c := range v {
-		switch {
-		case c >= '0' && c <= '9':
-			mant = mant*10 + uint64(c-'0')
-			nd++
-			if dot {
-				frac++
-			}
-		case c == '.' && !dot && i > 0 && i < len(v)-1:
-			dot = true
-		default:
-			nd = 99
-		}
-	}
-	if nd >= 1 && nd <= 15 {
-		return float64(mant) / pow10[frac], true
+	if x, ok := schemas.FastDecimal(v); ok {
+		return x, true
 	}
 	x, err := strconv.ParseFloat(string(bytes.TrimSpace(v)), 64)
 	return x, err == nil
@@ -169,10 +124,8 @@ func parseKWh(v []byte) (float64, bool) {
 // parseInterval reads a present interval_s as the general path does: an
 // integer that fits 32 bits and is above zero.
 func parseInterval(v []byte) (int32, bool) {
-	if len(v) <= 9 {
-		if n, ok := digits(v); ok && n > 0 {
-			return int32(n), true
-		}
+	if n, ok := schemas.FastUint31(v); ok {
+		return n, true
 	}
 	n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 32)
 	return int32(n), err == nil && n > 0
