@@ -340,7 +340,8 @@ func consume(t testing.TB, ctx context.Context, addrs []string, st *store.Store,
 	maxBytes int, rejects ingest.RejectPublisher, hook ingest.BatchHook) (ingest.ConsumerStats, time.Duration) {
 	t.Helper()
 	c, err := ingest.NewConsumer(ingest.ConsumerConfig{Brokers: addrs, Stream: stream, Topic: topic, GroupID: group,
-		MaxBytes: maxBytes, FlushInterval: 250 * time.Millisecond}, st, rejects, hook, nil)
+		MaxBytes: maxBytes, FlushInterval: 250 * time.Millisecond, NewInserter: func() ingest.Inserter { return st.Inserter() }},
+		st, rejects, hook, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,11 +26,19 @@ type ConsumerConfig struct {
 	Topic         string        // default Stream.Topic()
 	GroupID       string        // default "rigwatch." + stream
 	Dialer        *kafka.Dialer // TLS and SASL; nil = plain
-	MaxBatch      int           // records per insert; default 50,000
+	MaxBatch      int           // records per batch, a block of an insert; default 50,000
 	FlushInterval time.Duration // flush a partial batch this often; default 1s
 	MaxBytes      int           // per message; default schemas.DefaultMaxMessageBytes
 	MinBackoff    time.Duration // first retry delay of a failed insert; default 200ms
 	MaxBackoff    time.Duration // default 10s
+	// NewInserter, if set, opens an insert kept across batches
+	// (store.Store.Inserter); nil: every batch is stored with one
+	// WriteBatch.
+	NewInserter func() Inserter
+	// InsertRows ends an insert that holds this many records; default
+	// 500,000. An insert is also ended once it is FlushInterval old, and as
+	// soon as the consumer has caught up with its topic.
+	InsertRows int
 	// SessionTimeout for the consumer group; default 10s.
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds the final flush and commit; default 30s.
@@ -56,6 +64,9 @@ func (c *ConsumerConfig) Validate() error {
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = time.Second
+	}
+	if c.InsertRows <= 0 {
+		c.InsertRows = 500_000
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 200 * time.Millisecond
@@ -172,18 +183,21 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}()
 
-	// Decoding and storing overlap: while one batch is written and
-	// committed by the storer, the loop below decodes the next. There are
-	// two batches; the storer hands each back through free once it is
-	// stored, so at most one batch waits while another is written. free
-	// holds both, as it does after the last batch at shutdown.
+	// Decoding and storing overlap: while the storer writes a batch into
+	// its open insert, the loop below decodes the next. The storer holds
+	// the batches it wrote until their insert is ended (so that it can
+	// write them again after a failure) and then hands them back through
+	// free; the loop makes a new batch only while fewer than maxBatches
+	// exist, enough for one insert's worth held, one written and one being
+	// decoded.
 	lag := newLagTracker(c.cfg.Topic)
-	st := &storer{c: c, r: r, lag: lag, uncommitted: map[int]kafka.Message{}}
+	st := &storer{c: c, r: r, lag: lag, uncommitted: map[int]kafka.Message{}, ins: inserter(c.cfg.NewInserter, c.w)}
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
 	work := make(chan pending)
-	free := make(chan *schemas.Batch, 2)
-	free <- &schemas.Batch{}
+	maxBatches := (c.cfg.InsertRows+c.cfg.MaxBatch-1)/c.cfg.MaxBatch + 2
+	free := make(chan *schemas.Batch, maxBatches)
+	made := 1
 	storerDone := make(chan struct{})
 	go func() {
 		defer close(storerDone)
@@ -195,11 +209,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 	consumed := consumedRecords.WithLabelValues(string(c.cfg.Stream))
 	tick := time.NewTicker(c.cfg.FlushInterval)
 	defer tick.Stop()
-	// handOver gives the batch to the storer, waiting for it when wait is
-	// set; it reports whether the storer took it.
-	handOver := func(wait bool) bool {
-		p := pending{b: b, last: last}
-		if wait {
+	// handOver gives the batch to the storer, waiting for it when full is
+	// set (the batch reached MaxBatch), and takes the next batch; it reports
+	// whether it did both.
+	handOver := func(full bool) bool {
+		p := pending{b: b, last: last, full: full}
+		if full {
 			select {
 			case work <- p:
 			case <-ctx.Done():
@@ -212,8 +227,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 				return false
 			}
 		}
-		b, last = <-free, map[int]kafka.Message{}
-		return true
+		b, last = nil, map[int]kafka.Message{}
+		select {
+		case b = <-free:
+			return true
+		default:
+		}
+		if made < maxBatches {
+			b, made = &schemas.Batch{}, made+1
+			return true
+		}
+		select {
+		case b = <-free:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 	// shutdown stops fetching and gives the storer a bounded time to store
 	// and commit what is held; what it cannot store is redelivered after
@@ -263,9 +292,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		case <-tick.C:
 			// A partial batch goes when the storer is idle; while it is
-			// busy the batch grows, up to MaxBatch.
-			if len(last) > 0 {
-				handOver(false)
+			// busy the batch grows, up to MaxBatch. If no batch is free
+			// it waits for the next tick.
+			if len(last) > 0 && !handOver(false) && b == nil {
+				return shutdown()
 			}
 		case <-ctx.Done():
 			return shutdown()
@@ -277,14 +307,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 type pending struct {
 	b    *schemas.Batch
 	last map[int]kafka.Message
+	full bool // it reached MaxBatch: more is likely waiting
 }
 
-// storer writes a consumer's batches in order and commits their offsets,
-// only after they are stored. It owns the uncommitted offsets.
+// storer writes a consumer's batches in order through its open insert,
+// ends the insert, and only then commits the batches' offsets. It owns the
+// uncommitted offsets and the batches it holds.
 type storer struct {
 	c   *Consumer
 	r   *kafka.Reader
 	lag *lagTracker
+	ins Inserter
+	// held are the batches written into the open insert, in order; heldLen
+	// counts their records, opened is when the first was written.
+	held    []pending
+	heldLen int
+	opened  time.Time
 	// uncommitted holds, per partition, the last stored message whose
 	// offset is not committed yet. A failed commit is retried on every
 	// tick: with no new messages it would otherwise never be committed,
@@ -295,39 +333,137 @@ type storer struct {
 	clean          bool // every batch handed over was stored and committed
 }
 
-// run stores and commits each batch from work, handing it back through
-// free, until work is closed or ctx ends.
+// run stores and commits the batches from work, handing each back through
+// free once stored, until work is closed or ctx ends. An insert is ended
+// when it holds InsertRows records, when it is FlushInterval old, and when
+// a batch comes that did not fill up (the consumer has caught up): a live
+// stream is stored as soon as it arrives, a backlog in large inserts.
 func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *schemas.Batch) {
 	tick := time.NewTicker(s.c.cfg.FlushInterval)
 	defer tick.Stop()
+	defer s.ins.Abort()
 	s.clean = true
 	for {
 		select {
 		case p, ok := <-work:
 			if !ok {
+				if !s.flush(ctx, free) {
+					s.clean = false
+					return
+				}
 				s.commit(ctx)
 				s.clean = s.clean && len(s.uncommitted) == 0
 				return
 			}
-			if !s.c.store(ctx, p.b) {
+			if !s.add(ctx, p, free) {
 				s.clean = false
 				return
 			}
-			for part, m := range p.last {
-				if u, ok := s.uncommitted[part]; !ok || m.Offset > u.Offset {
-					s.uncommitted[part] = m
+			if !p.full || s.heldLen >= s.c.cfg.InsertRows || time.Since(s.opened) >= s.c.cfg.FlushInterval {
+				if !s.flush(ctx, free) {
+					s.clean = false
+					return
 				}
 			}
-			p.b.Reset()
-			free <- p.b
 			s.commit(ctx)
 		case <-tick.C:
+			if len(s.held) > 0 && time.Since(s.opened) >= s.c.cfg.FlushInterval && !s.flush(ctx, free) {
+				s.clean = false
+				return
+			}
 			s.commit(ctx)
 		case <-ctx.Done():
 			s.clean = false
 			return
 		}
 	}
+}
+
+// add writes p into the open insert and holds it. After a failure it
+// writes everything held again, and ends the insert, until that succeeds;
+// it reports false only when ctx ends first.
+func (s *storer) add(ctx context.Context, p pending, free chan<- *schemas.Batch) bool {
+	if len(s.held) == 0 {
+		s.opened = time.Now()
+	}
+	s.held = append(s.held, p)
+	s.heldLen += p.b.Len()
+	if err := s.c.write(ctx, s.ins, p.b); err != nil {
+		if !s.resend(ctx, err) {
+			return false
+		}
+		s.settle(free)
+	}
+	return true
+}
+
+// flush ends the open insert, and so stores what is held (resending it
+// after a failure); it reports false only when ctx ends first.
+func (s *storer) flush(ctx context.Context, free chan<- *schemas.Batch) bool {
+	if len(s.held) == 0 {
+		return true
+	}
+	if err := s.ins.Flush(ctx); err != nil && !s.resend(ctx, err) {
+		return false
+	}
+	s.settle(free)
+	return true
+}
+
+// resend retries, with back-off, writing every held batch into a new
+// insert and ending it, until that succeeds or ctx ends.
+func (s *storer) resend(ctx context.Context, err error) bool {
+	delay := s.c.cfg.MinBackoff
+	for {
+		s.ins.Abort()
+		s.c.healthy.Store(false)
+		insertErrors.WithLabelValues(string(s.c.cfg.Stream)).Inc()
+		s.c.log.Warn("cannot store batch; retrying without committing", zap.Int("records", s.heldLen),
+			zap.Duration("backoff", delay), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+		if delay *= 2; delay > s.c.cfg.MaxBackoff {
+			delay = s.c.cfg.MaxBackoff
+		}
+		err = nil
+		for _, p := range s.held {
+			if err = s.c.write(ctx, s.ins, p.b); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			if err = s.ins.Flush(ctx); err == nil {
+				return true
+			}
+		}
+	}
+}
+
+// settle marks the held batches stored: counts them, calls the hook, notes
+// their offsets for commit and hands them back.
+func (s *storer) settle(free chan<- *schemas.Batch) {
+	c := s.c
+	c.healthy.Store(true)
+	took := time.Since(s.opened)
+	for _, p := range s.held {
+		observeInsert(c.cfg.Stream, p.b, took)
+		c.stored.Add(int64(p.b.Len() - len(p.b.Rejects)))
+		if c.hook != nil {
+			c.hook(p.b)
+		}
+		for part, m := range p.last {
+			if u, ok := s.uncommitted[part]; !ok || m.Offset > u.Offset {
+				s.uncommitted[part] = m
+			}
+		}
+		p.b.Reset()
+		free <- p.b
+	}
+	clear(s.held)
+	s.held, s.heldLen = s.held[:0], 0
 }
 
 // commit commits the stored offsets not committed yet.
@@ -361,44 +497,18 @@ func (s *storer) commit(ctx context.Context) {
 	s.commitFailures = 0
 }
 
-// store writes b, retrying with backoff until it succeeds or ctx ends, then
-// publishes its rejects. It reports whether b is stored.
-func (c *Consumer) store(ctx context.Context, b *schemas.Batch) bool {
+// write stamps b and sends it into ins, publishing its rejects meanwhile:
+// a round trip to the broker need not wait for one to ClickHouse.
+func (c *Consumer) write(ctx context.Context, ins Inserter, b *schemas.Batch) error {
 	stamp(b)
-	delay := c.cfg.MinBackoff
-	for {
-		start := time.Now()
-		// The rejects go to their topic while the batch is written: a
-		// round trip to the broker need not wait for one to ClickHouse.
-		var published chan error
-		if c.rejects != nil && len(b.Rejects) > 0 {
-			published = make(chan error, 1)
-			go func() { published <- c.rejects.PublishRejects(ctx, b.Rejects) }()
-		}
-		err := c.w.WriteBatch(ctx, b)
-		if published != nil {
-			err = errors.Join(err, <-published)
-		}
-		if err == nil {
-			observeInsert(c.cfg.Stream, b, time.Since(start))
-			c.healthy.Store(true)
-			c.stored.Add(int64(b.Len() - len(b.Rejects)))
-			if c.hook != nil {
-				c.hook(b)
-			}
-			return true
-		}
-		c.healthy.Store(false)
-		insertErrors.WithLabelValues(string(c.cfg.Stream)).Inc()
-		c.log.Warn("cannot store batch; retrying without committing", zap.Int("records", b.Len()),
-			zap.Duration("backoff", delay), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(delay):
-		}
-		if delay *= 2; delay > c.cfg.MaxBackoff {
-			delay = c.cfg.MaxBackoff
-		}
+	var published chan error
+	if c.rejects != nil && len(b.Rejects) > 0 {
+		published = make(chan error, 1)
+		go func() { published <- c.rejects.PublishRejects(ctx, b.Rejects) }()
 	}
+	err := ins.Write(ctx, b)
+	if published != nil {
+		err = errors.Join(err, <-published)
+	}
+	return err
 }

@@ -3,7 +3,9 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,7 +59,8 @@ func TestConsumerStoresAndRejects(t *testing.T) {
 	rejW := ingest.NewWriter(br.Addrs(), schemas.RejectsTopic, nil)
 	defer rejW.Close()
 	c, err := ingest.NewConsumer(ingest.ConsumerConfig{Brokers: br.Addrs(), Stream: schemas.Readings, Topic: topic,
-		GroupID: "g", FlushInterval: 200 * time.Millisecond, MaxBatch: 300}, st, ingest.KafkaRejects{W: rejW}, nil, nil)
+		GroupID: "g", FlushInterval: 200 * time.Millisecond, MaxBatch: 300, InsertRows: 600,
+		NewInserter: func() ingest.Inserter { return st.Inserter() }}, st, ingest.KafkaRejects{W: rejW}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +118,90 @@ func TestConsumerStoresAndRejects(t *testing.T) {
 		}
 		if rj.Source != topic || rj.Offset < 0 || rj.Reason == "" || rj.RawSize == 0 {
 			t.Errorf("reject on topic lacks its source or reason: %+v", rj)
+		}
+	}
+}
+
+// failingFlush is a real store.Inserter whose first n Flushes fail, as an
+// insert that ClickHouse refuses at its end would.
+type failingFlush struct {
+	ingest.Inserter
+	fails *atomic.Int32
+	n     int32
+}
+
+func (f failingFlush) Flush(ctx context.Context) error {
+	if f.fails.Add(1) <= f.n {
+		f.Inserter.Abort()
+		return errors.New("insert refused (test)")
+	}
+	return f.Inserter.Flush(ctx)
+}
+
+// TestConsumerResendsHeldBatches makes the end of the consumer's inserts
+// fail: no offset may be committed while they fail, and once they succeed
+// every reading held in the failed inserts is stored, exactly.
+func TestConsumerResendsHeldBatches(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st := testenv.Store(t)
+	topic := "t.resend"
+	br := testenv.Broker(t, topic)
+	w := ingest.NewWriter(br.Addrs(), topic, nil)
+	defer w.Close()
+	var msgs []kafka.Message
+	want := map[string]float64{}
+	for m := 0; m < 10; m++ {
+		id := fmt.Sprintf("M%02d", m)
+		for i := 0; i < 300; i++ {
+			ts := time.Date(2025, 10, 1, 0, 15*(i+1), 0, 0, time.UTC).Format(time.RFC3339)
+			kwh := float64(m) + float64(i)/1000
+			msgs = append(msgs, kafka.Message{Key: []byte(id), Value: []byte(fmt.Sprintf(`{"meter_id":%q,"ts":%q,"kwh":%g}`, id, ts, kwh))})
+			want[id] += kwh
+		}
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	var fails atomic.Int32
+	const refused = 3
+	c, err := ingest.NewConsumer(ingest.ConsumerConfig{Brokers: br.Addrs(), Stream: schemas.Readings, Topic: topic,
+		GroupID: "g", FlushInterval: 100 * time.Millisecond, MaxBatch: 200, InsertRows: 1000,
+		MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		NewInserter: func() ingest.Inserter { return failingFlush{st.Inserter(), &fails, refused} }}, st, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	for {
+		lag, err := ingest.GroupLag(ctx, br.Addrs(), nil, "g", topic)
+		if err == nil && lag < int64(len(msgs)) && fails.Load() <= refused {
+			t.Fatalf("committed %d offsets while every insert failed", int64(len(msgs))-lag)
+		}
+		if err == nil && lag == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("consumer did not catch up: lag %d, %v", lag, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if fails.Load() <= refused {
+		t.Fatalf("%d flushes, want more than the %d refused", fails.Load(), refused)
+	}
+	got, err := st.MeterEnergy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, kwh := range want {
+		if got[id].Rows != 300 || fmt.Sprintf("%.6f", got[id].KWh) != fmt.Sprintf("%.6f", kwh) {
+			t.Errorf("%s: stored %d readings %.6f kWh, want 300 %.6f", id, got[id].Rows, got[id].KWh, kwh)
 		}
 	}
 }

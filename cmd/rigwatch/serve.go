@@ -80,6 +80,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			MaxBatch:      rt.cfg.BatchSize,
 			FlushInterval: rt.cfg.FlushInterval,
 			MaxBytes:      rt.cfg.MaxMessageBytes,
+			NewInserter:   func() ingest.Inserter { return rt.store.Inserter() },
 		}, rt.store, rejects, countUnknownMeters(reg.MeterAt, reg.Hook()), log)
 		if err != nil {
 			return err
