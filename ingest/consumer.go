@@ -137,51 +137,34 @@ func (c *Consumer) Stats() ConsumerStats {
 // what it holds, and returns nil. It returns an error only when it cannot
 // start.
 func (c *Consumer) Run(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:             c.cfg.GroupID,
 		Brokers:        c.cfg.Brokers,
-		GroupID:        c.cfg.GroupID,
-		Topic:          c.cfg.Topic,
 		Dialer:         c.cfg.Dialer,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
-		QueueCapacity:  10_000,
-		CommitInterval: 0, // synchronous: CommitMessages returns once committed
-		StartOffset:    kafka.FirstOffset,
+		Topics:         []string{c.cfg.Topic},
 		SessionTimeout: c.cfg.SessionTimeout,
+		StartOffset:    kafka.FirstOffset,
 		// kafka-go logs every transient error at error level; ours says what matters.
 		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
 			c.log.Debug("kafka-go", zap.String("msg", fmt.Sprintf(msg, args...)))
 		}),
 	})
-	defer r.Close()
-
+	if err != nil {
+		return fmt.Errorf("cannot join consumer group %s: %w", c.cfg.GroupID, err)
+	}
+	// Leaving the group ends the generation the storer commits through:
+	// it comes last, after the final commit.
+	defer cg.Close()
+	groupCtx, leave := context.WithCancel(context.Background())
+	defer leave()
 	fetchCtx, stopFetch := context.WithCancel(context.Background())
 	defer stopFetch()
-	msgs := make(chan kafka.Message, 4096)
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := r.FetchMessage(fetchCtx)
-			if err != nil {
-				if fetchCtx.Err() != nil {
-					return
-				}
-				c.log.Warn("cannot fetch", zap.Error(err))
-				select {
-				case <-fetchCtx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-				continue
-			}
-			select {
-			case msgs <- m:
-			case <-fetchCtx.Done():
-				return
-			}
-		}
-	}()
+	chunks := make(chan *chunk, 16)
+	f := &fetcher{c: c, out: chunks, free: make(chan *chunk, 32), stop: fetchCtx, dialer: c.cfg.Dialer}
+	if f.dialer == nil {
+		f.dialer = kafka.DefaultDialer
+	}
+	go f.generations(groupCtx, cg)
 
 	// Decoding and storing overlap: while the storer writes a batch into
 	// its open insert, the loop below decodes the next. The storer holds
@@ -191,7 +174,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// exist, enough for one insert's worth held, one written and one being
 	// decoded.
 	lag := newLagTracker(c.cfg.Topic)
-	st := &storer{c: c, r: r, lag: lag, uncommitted: map[int]kafka.Message{}, ins: inserter(c.cfg.NewInserter, c.w)}
+	st := &storer{c: c, f: f, lag: lag, uncommitted: map[int]int64{}, ins: inserter(c.cfg.NewInserter, c.w)}
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
 	work := make(chan pending)
@@ -205,7 +188,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	b := &schemas.Batch{}
-	last := map[int]kafka.Message{}
+	last := map[int]int64{}
 	consumed := consumedRecords.WithLabelValues(string(c.cfg.Stream))
 	tick := time.NewTicker(c.cfg.FlushInterval)
 	defer tick.Stop()
@@ -227,7 +210,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 				return false
 			}
 		}
-		b, last = nil, map[int]kafka.Message{}
+		b, last = nil, map[int]int64{}
 		select {
 		case b = <-free:
 			return true
@@ -275,21 +258,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	for {
 		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return shutdown()
+		case ch := <-chunks:
+			c.consumed.Add(int64(len(ch.msgs)))
+			consumed.Add(float64(len(ch.msgs)))
+			lag.taken(ch.partition, ch.msgs[0].Offset, ch.hwm)
+			end := len(ch.msgs) - 1
+			for i := range ch.msgs {
+				m := &ch.msgs[i]
+				src := Source{Name: c.cfg.Topic, Partition: int32(ch.partition), Offset: m.Offset, Line: -1}
+				if !c.dec.JSON(c.cfg.Stream, src, m.Key, m.Value, m.Time, b) {
+					c.rejected.Add(1)
+				}
+				if b.Len() >= c.cfg.MaxBatch {
+					last[ch.partition] = m.Offset
+					if !handOver(true) {
+						return shutdown()
+					}
+					if i == end {
+						end = -1 // nothing of this chunk is left for the next batch
+					}
+				}
 			}
-			c.consumed.Add(1)
-			consumed.Inc()
-			lag.taken(m.Partition, m.Offset, m.HighWaterMark)
-			src := Source{Name: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Line: -1}
-			if !c.dec.JSON(c.cfg.Stream, src, m.Key, m.Value, m.Time, b) {
-				c.rejected.Add(1)
+			if end >= 0 {
+				last[ch.partition] = ch.msgs[end].Offset
 			}
-			last[m.Partition] = m
-			if b.Len() >= c.cfg.MaxBatch && !handOver(true) {
-				return shutdown()
-			}
+			f.recycle(ch)
 		case <-tick.C:
 			// A partial batch goes when the storer is idle; while it is
 			// busy the batch grows, up to MaxBatch. If no batch is free
@@ -303,10 +296,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 }
 
-// pending is a decoded batch and, per partition, its last message.
+// pending is a decoded batch and, per partition, the offset of its last
+// message.
 type pending struct {
 	b    *schemas.Batch
-	last map[int]kafka.Message
+	last map[int]int64
 	full bool // it reached MaxBatch: more is likely waiting
 }
 
@@ -315,7 +309,7 @@ type pending struct {
 // uncommitted offsets and the batches it holds.
 type storer struct {
 	c   *Consumer
-	r   *kafka.Reader
+	f   *fetcher
 	lag *lagTracker
 	ins Inserter
 	// held are the batches written into the open insert, in order; heldLen
@@ -323,12 +317,12 @@ type storer struct {
 	held    []pending
 	heldLen int
 	opened  time.Time
-	// uncommitted holds, per partition, the last stored message whose
-	// offset is not committed yet. A failed commit is retried on every
+	// uncommitted holds, per partition, the offset of the last stored
+	// message not committed yet. A failed commit is retried on every
 	// tick: with no new messages it would otherwise never be committed,
 	// the group's lag would never reach zero, and live detection, which
 	// waits for the context topics to be committed, would stall.
-	uncommitted    map[int]kafka.Message
+	uncommitted    map[int]int64
 	commitFailures int
 	clean          bool // every batch handed over was stored and committed
 }
@@ -454,9 +448,9 @@ func (s *storer) settle(free chan<- *schemas.Batch) {
 		if c.hook != nil {
 			c.hook(p.b)
 		}
-		for part, m := range p.last {
-			if u, ok := s.uncommitted[part]; !ok || m.Offset > u.Offset {
-				s.uncommitted[part] = m
+		for part, o := range p.last {
+			if u, ok := s.uncommitted[part]; !ok || o > u {
+				s.uncommitted[part] = o
 			}
 		}
 		p.b.Reset()
@@ -471,11 +465,12 @@ func (s *storer) commit(ctx context.Context) {
 	if len(s.uncommitted) == 0 {
 		return
 	}
-	offs := make([]kafka.Message, 0, len(s.uncommitted))
-	for _, m := range s.uncommitted {
-		offs = append(offs, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+	next := make(map[int]int64, len(s.uncommitted))
+	for p, o := range s.uncommitted {
+		next[p] = o + 1 // Kafka's committed offset is the next to read
 	}
-	if err := s.r.CommitMessages(ctx, offs...); err != nil {
+	done, err := s.f.commit(next)
+	if err != nil {
 		// The records are stored; redelivering them changes nothing, so a
 		// failed commit is retried, not fatal. After a rebalance the
 		// partition's new owner redelivers and commits instead.
@@ -489,10 +484,13 @@ func (s *storer) commit(ctx context.Context) {
 		}
 		return
 	}
-	s.c.commits.Add(1)
-	for _, m := range offs {
-		s.lag.committed(m.Partition, m.Offset)
+	if len(done) > 0 {
+		s.c.commits.Add(1)
 	}
+	for p := range done {
+		s.lag.committed(p, s.uncommitted[p])
+	}
+	// Partitions no longer ours were left to their new owner.
 	clear(s.uncommitted)
 	s.commitFailures = 0
 }

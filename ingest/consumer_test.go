@@ -205,3 +205,97 @@ func TestConsumerResendsHeldBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumersRebalance runs two consumers in one group while readings
+// arrive, then stops one: the group rebalances twice (a member joins, a
+// member leaves), the survivor takes over every partition, and every
+// reading is stored and committed.
+func TestConsumersRebalance(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st := testenv.Store(t)
+	topic := "t.rebalance"
+	br := testenv.Broker(t, topic)
+	w := ingest.NewWriter(br.Addrs(), topic, nil)
+	defer w.Close()
+	want := map[string]float64{}
+	produce := func(from, to int) {
+		var msgs []kafka.Message
+		for i := from; i < to; i++ {
+			id := fmt.Sprintf("M%03d", i%200)
+			ts := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i/200+1) * 15 * time.Minute).Format(time.RFC3339)
+			kwh := float64(i%997) / 100
+			msgs = append(msgs, kafka.Message{Key: []byte(id), Value: []byte(fmt.Sprintf(`{"meter_id":%q,"ts":%q,"kwh":%g}`, id, ts, kwh))})
+			want[id] += kwh
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := func() (*ingest.Consumer, func()) {
+		c, err := ingest.NewConsumer(ingest.ConsumerConfig{Brokers: br.Addrs(), Stream: schemas.Readings, Topic: topic,
+			GroupID: "g", FlushInterval: 100 * time.Millisecond, MaxBatch: 500, SessionTimeout: 6 * time.Second,
+			NewInserter: func() ingest.Inserter { return st.Inserter() }}, st, nil, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- c.Run(rctx) }()
+		return c, func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	// stable waits until the group is stable with n members.
+	stable := func(n int) {
+		t.Helper()
+		for {
+			dg, err := (&kafka.Client{Addr: kafka.TCP(br.Addrs()...), Timeout: 5 * time.Second}).DescribeGroups(ctx,
+				&kafka.DescribeGroupsRequest{GroupIDs: []string{"g"}})
+			if err == nil && len(dg.Groups) == 1 && dg.Groups[0].GroupState == "Stable" && len(dg.Groups[0].Members) == n {
+				return
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("the group never had %d stable members: %v %+v", n, err, dg)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	a, stopA := start()
+	produce(0, 20_000)
+	b, stopB := start()
+	stable(2)
+	produce(20_000, 40_000)
+	// Both must have a share before one leaves.
+	for a.Stats().Consumed == 0 || b.Stats().Consumed == 0 || a.Stats().Consumed+b.Stats().Consumed < 40_000 {
+		if ctx.Err() != nil {
+			t.Fatalf("the second consumer got no share: %+v, %+v", a.Stats(), b.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopA()
+	produce(40_000, 60_000)
+	for {
+		lag, err := ingest.GroupLag(ctx, br.Addrs(), nil, "g", topic)
+		if err == nil && lag == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the survivor did not catch up: lag %d, %v; %+v", lag, err, b.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	stopB()
+	got, err := st.MeterEnergy(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, kwh := range want {
+		if got[id].Rows != 300 || fmt.Sprintf("%.6f", got[id].KWh) != fmt.Sprintf("%.6f", kwh) {
+			t.Errorf("%s: stored %d readings %.6f kWh, want 300 %.6f", id, got[id].Rows, got[id].KWh, kwh)
+		}
+	}
+}
