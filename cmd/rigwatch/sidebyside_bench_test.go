@@ -36,14 +36,16 @@ import (
 //     rigwatch replay DIR --no-detect, each a process of its own;
 //   - kafka: rigwatch serve (detection idle) draining a 6-partition backlog
 //     of small JSON readings on the embedded broker, its steady state being
-//     the rate between 5% and 95% of the rows stored.
+//     the rate between 5% and 95% of the rows stored (committed).
 //
-// Every round runs each contender once, in a rotating order, and divides its
-// rate by the loader's of the same round; it also reports ClickHouse CPU per
-// million rows (the server's own utime+stime over the run and the merges
-// that follow it) and the peak RSS of each rigwatch process. -benchtime Nx
-// runs N rounds. RIGWATCH_BENCH_DAYS (default 25: 4.2M readings) and
-// RIGWATCH_BENCH_KAFKA_ROWS (default 2,000,000) scale it.
+// Every round runs each contender once, between two runs of the loader on
+// the same readings, and divides its rate by theirs; it also reports
+// ClickHouse CPU per million rows (the server's own utime+stime over the run
+// and the merges that follow it), the INSERTs made and the peak RSS of each
+// rigwatch process. Run it with -benchtime 1x; RIGWATCH_BENCH_ROUNDS
+// (default 3), RIGWATCH_BENCH_DAYS (default 25: 4.2M readings) and
+// RIGWATCH_BENCH_KAFKA_ROWS (default 2,000,000) scale it, and
+// RIGWATCH_BENCH_ONLY=kafka (or replay, replay-no-detect) runs one trial.
 func BenchmarkSideBySide(b *testing.B) {
 	if _, err := exec.LookPath("clickhouse-client"); err != nil {
 		b.Fatal("the reference loader needs clickhouse-client (Debian package clickhouse-client)")
@@ -51,7 +53,7 @@ func BenchmarkSideBySide(b *testing.B) {
 	ctx := context.Background()
 	days := envInt("RIGWATCH_BENCH_DAYS", 25)
 	kafkaRows := envInt("RIGWATCH_BENCH_KAFKA_ROWS", 2_000_000)
-	only := os.Getenv("RIGWATCH_BENCH_ONLY") // comma-separated contenders, for profiling one
+	only := os.Getenv("RIGWATCH_BENCH_ONLY") // comma-separated trials
 	bin := binary(b)
 	tmp := b.TempDir()
 
@@ -100,81 +102,102 @@ func BenchmarkSideBySide(b *testing.B) {
 	if backlog != int64(kafkaRows) {
 		b.Fatalf("the backlog holds %d messages, want %d", backlog, kafkaRows)
 	}
-	b.Logf("%d readings (%d days of the simulated grid), %d of them as JSON in a %d-partition backlog; load average %s",
+	say("%d readings (%d days of the simulated grid), %d of them as JSON in a %d-partition backlog; load average %s",
 		rows, days, kafkaRows, localkafka.DefaultPartitions, loadAvg())
 
-	type contender struct {
-		name string
-		run  func(db string) result
-	}
-	contenders := []contender{
-		{"loader", func(db string) result { return srv.loader(b, db, all, rows) }},
-		{"replay", func(db string) result {
+	loader := func(db string) result { return srv.loader(b, db, all, rows) }
+	loaderKafka := func(db string) result { return srv.loader(b, db, some, kafkaRows) }
+	// Each trial runs between two runs of its loader on the same readings,
+	// its reference being their mean: load from the other users of the
+	// machine drifts less between adjacent runs than across a round. A
+	// loader run that ends one trial begins the next.
+	trials := []trial{
+		{"replay", "loader", loader, func(db string) result {
 			return srv.rigwatch(b, db, rows, "replay", dir, "--log-level", "warn")
 		}},
-		{"replay-no-detect", func(db string) result {
+		{"replay-no-detect", "loader", loader, func(db string) result {
 			return srv.rigwatch(b, db, rows, "replay", dir, "--no-detect", "--log-level", "warn")
 		}},
-		{"loader-kafka-rows", func(db string) result { return srv.loader(b, db, some, kafkaRows) }},
-		{"kafka", func(db string) result { return srv.serve(b, db, br.Addrs(), kafkaRows) }},
+		{"kafka", "loader-kafka", loaderKafka, func(db string) result { return srv.serve(b, db, br.Addrs(), kafkaRows) }},
 	}
-	var rounds []map[string]result
+	nrounds := envInt("RIGWATCH_BENCH_ROUNDS", 3) * b.N
+	var rounds []map[string]outcome
+	runs := 0
+	run := func(f func(string) result) result {
+		runs++
+		srv.quiesce(b)
+		return f(fmt.Sprintf("bench_%d", runs))
+	}
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		got := map[string]result{}
-		for k := range contenders {
-			c := contenders[(k+i)%len(contenders)]
-			if only != "" && !strings.Contains(","+only+",", ","+c.name+",") {
+	for i := 0; i < nrounds; i++ {
+		got := map[string]outcome{}
+		var prev *result
+		prevKind := ""
+		say("round %d (load average %s):", i+1, loadAvg())
+		for _, t := range trials {
+			if only != "" && !strings.Contains(","+only+",", ","+t.name+",") {
 				continue
 			}
-			srv.quiesce(b)
-			got[c.name] = c.run(fmt.Sprintf("bench_%d_%d", i, k))
-		}
-		rounds = append(rounds, got)
-		l, lk := got["loader"], got["loader-kafka-rows"]
-		b.Logf("round %d (load average %s):", i+1, loadAvg())
-		for _, c := range contenders {
-			r := got[c.name]
-			ref := l
-			if strings.Contains(c.name, "kafka") {
-				ref = lk
+			before := prev
+			if prevKind != t.refKind {
+				r := run(t.ref)
+				before = &r
 			}
-			b.Logf("  %-18s %s  %.2fx the loader", c.name, r, r.rate()/ref.rate())
+			r := run(t.run)
+			after := run(t.ref)
+			o := outcome{r: r, ref: (before.rate() + after.rate()) / 2, refCPU: (before.chCPUPerM() + after.chCPUPerM()) / 2}
+			got[t.name] = o
+			say("  %-10s %s", t.refKind, before)
+			say("  %-10s %s  %.2fx the loader", t.name, r, o.ratio())
+			if t.name == "kafka" {
+				say("  %-10s steady state %.0f rows/s = %.2fx the loader", "", r.steady, r.steady/o.ref)
+			}
+			prev, prevKind = &after, t.refKind
 		}
-		k := got["kafka"]
-		b.Logf("  kafka steady state %.0f rows/s = %.2fx the loader", k.steady, k.steady/lk.rate())
+		say("  %-10s %s (load average %s)", prevKind, prev, loadAvg())
+		rounds = append(rounds, got)
 	}
 	b.StopTimer()
 
-	ratio := func(name, ref string, f func(r result) float64) []float64 {
-		var out []float64
+	report := func(unit string, f func(o outcome) float64, name string) {
+		var v []float64
 		for _, r := range rounds {
-			out = append(out, f(r[name])/r[ref].rate())
+			if o, ok := r[name]; ok {
+				v = append(v, f(o))
+			}
 		}
-		return out
-	}
-	rate := func(r result) float64 { return r.rate() }
-	report := func(unit string, v []float64) {
+		if len(v) == 0 {
+			return
+		}
 		slices.Sort(v)
 		b.ReportMetric(v[len(v)/2], unit)
-		b.Logf("%-28s median %.3f, min %.3f, max %.3f over %d rounds", unit, v[len(v)/2], v[0], v[len(v)-1], len(v))
+		say("%-26s median %.3f, min %.3f, max %.3f over %d rounds", unit, v[len(v)/2], v[0], v[len(v)-1], len(v))
 	}
-	report("replay/loader", ratio("replay", "loader", rate))
-	report("replay-no-detect/loader", ratio("replay-no-detect", "loader", rate))
-	report("kafka-steady/loader", ratio("kafka", "loader-kafka-rows", func(r result) float64 { return r.steady }))
-	report("kafka/loader", ratio("kafka", "loader-kafka-rows", rate))
-	var chKafka, chLoader, rssReplay, rssKafka []float64
-	for _, r := range rounds {
-		chKafka = append(chKafka, r["kafka"].chCPUPerM())
-		chLoader = append(chLoader, r["loader-kafka-rows"].chCPUPerM())
-		rssReplay = append(rssReplay, r["replay-no-detect"].rssMB)
-		rssKafka = append(rssKafka, r["kafka"].rssMB)
-	}
-	report("kafka-CH-CPU-s/Mrows", chKafka)
-	report("loader-CH-CPU-s/Mrows", chLoader)
-	report("replay-peak-RSS-MB", rssReplay)
-	report("kafka-peak-RSS-MB", rssKafka)
+	report("replay/loader", outcome.ratio, "replay")
+	report("replay-no-detect/loader", outcome.ratio, "replay-no-detect")
+	report("kafka-steady/loader", func(o outcome) float64 { return o.r.steady / o.ref }, "kafka")
+	report("kafka/loader", outcome.ratio, "kafka")
+	report("kafka-CH-CPU-s/Mrows", func(o outcome) float64 { return o.r.chCPUPerM() }, "kafka")
+	report("loader-CH-CPU-s/Mrows", func(o outcome) float64 { return o.refCPU }, "kafka")
+	report("replay-CH-CPU-s/Mrows", func(o outcome) float64 { return o.r.chCPUPerM() }, "replay-no-detect")
+	report("replay-peak-RSS-MB", func(o outcome) float64 { return o.r.rssMB }, "replay-no-detect")
+	report("kafka-peak-RSS-MB", func(o outcome) float64 { return o.r.rssMB }, "kafka")
 }
+
+// trial is a contender and the loader it is measured against.
+type trial struct {
+	name, refKind string
+	ref, run      func(db string) result
+}
+
+// outcome is a contender's run and its reference: the mean rate and
+// ClickHouse CPU per million rows of the loader runs around it.
+type outcome struct {
+	r           result
+	ref, refCPU float64
+}
+
+func (o outcome) ratio() float64 { return o.r.rate() / o.ref }
 
 // result is one contender's run.
 type result struct {
@@ -233,12 +256,16 @@ func (s *chServer) count(b *testing.B, q string) uint64 {
 	return n
 }
 
-// quiesce waits until no merge runs, so that one run's merges do not slow
-// the next.
+// quiesce waits until no merge has run for a second: the merges a run
+// caused are charged to it, and do not slow the next. (The server starts
+// merges a while after the inserts that call for them.)
 func (s *chServer) quiesce(b *testing.B) {
-	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+	idle := 0
+	for end := time.Now().Add(2 * time.Minute); time.Now().Before(end) && idle < 10; time.Sleep(100 * time.Millisecond) {
 		if s.count(b, "SELECT count() FROM system.merges") == 0 {
-			return
+			idle++
+		} else {
+			idle = 0
 		}
 	}
 }
@@ -377,13 +404,12 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 	}
 	r := result{rows: rows, wall: pts[len(pts)-1].at}
 	// when interpolates the time at which n rows were stored.
+	// Steady state: 90% of the rows over the time from the first poll that
+	// found 5% of them stored to the first that found 95%. Rows are stored
+	// an insert at a time, so progress is a staircase: this takes each
+	// step at its top, never interpolating.
 	when := func(n float64) time.Duration {
-		i := sort.Search(len(pts), func(i int) bool { return float64(pts[i].n) >= n })
-		if i == 0 {
-			return pts[0].at
-		}
-		p, q := pts[i-1], pts[i]
-		return p.at + time.Duration(float64(q.at-p.at)*(n-float64(p.n))/float64(q.n-p.n))
+		return pts[sort.Search(len(pts), func(i int) bool { return float64(pts[i].n) >= n })].at
 	}
 	r.steady = 0.9 * float64(rows) / (when(0.95*float64(rows)) - when(0.05*float64(rows))).Seconds()
 	close(stop)
@@ -493,6 +519,12 @@ func loaderFiles(b *testing.B, dir, all, some string, n int) (int, []kafka.Messa
 	fa.Close()
 	fs.Close()
 	return rows, msgs
+}
+
+// say prints a line of the benchmark's report to standard output: go test
+// keeps only the first lines a benchmark logs.
+func say(format string, args ...any) {
+	fmt.Printf("    "+format+"\n", args...)
 }
 
 func envInt(name string, def int) int {
