@@ -357,6 +357,13 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 	cmd := exec.Command(s.bin, "serve", "--kafka", brokers[0], "--kafka-group", db, "--clickhouse", s.addr,
 		"--clickhouse-database", db, "--http", "127.0.0.1:0", "--detect-every", "24h", "--log-level", "warn",
 		"--data-dir", b.TempDir())
+	return s.drain(b, db, brokers, db+".readings", rows, cmd)
+}
+
+// drain runs cmd, a consumer in group of the readings backlog writing to
+// db, until the group has committed rows messages, then stops it with
+// SIGTERM.
+func (s *chServer) drain(b *testing.B, db string, brokers []string, group string, rows int, cmd *exec.Cmd) result {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cpu0, ins0 := s.start(b)
@@ -383,7 +390,7 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 	var pts []point
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		behind, err := ingest.Behind(context.Background(), brokers, nil, db+".readings", schemas.Readings.Topic(), ends)
+		behind, err := ingest.Behind(context.Background(), brokers, nil, group, schemas.Readings.Topic(), ends)
 		if err != nil {
 			behind = int64(rows) // the group is not formed yet
 		}
@@ -394,11 +401,11 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 		}
 		select {
 		case err := <-done:
-			b.Fatalf("serve stopped early: %v\n%s", err, out.String())
+			b.Fatalf("%s stopped early: %v\n%s", cmd.Path, err, out.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("serve stored %d of %d readings in 3 minutes\n%s", n, rows, out.String())
+			b.Fatalf("%s stored %d of %d readings in 3 minutes\n%s", cmd.Path, n, rows, out.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -418,11 +425,11 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 	select {
 	case err := <-done:
 		if err != nil {
-			b.Fatalf("serve: %v\n%s", err, out.String())
+			b.Fatalf("%s: %v\n%s", cmd.Path, err, out.String())
 		}
 	case <-time.After(time.Minute):
 		_ = cmd.Process.Kill()
-		b.Fatal("serve did not stop within a minute of SIGTERM")
+		b.Fatalf("%s did not stop within a minute of SIGTERM", cmd.Path)
 	}
 	s.finish(b, db, cpu0, ins0, &r)
 	return r
