@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,6 +66,10 @@ type ReplayConfig struct {
 	// batch is stored with one WriteBatch.
 	NewInserter func() Inserter
 	InsertRows  int // default 1,000,000
+	// Inserts is how many inserts run at once, each with a writer of its
+	// own: ClickHouse works on one insert in one thread. Default 2; 1 with
+	// a hook.
+	Inserts int
 	// Progress, if set, is called about twice a second with bytes read so
 	// far and in total.
 	Progress func(done, total int64, rows int64)
@@ -83,6 +88,9 @@ func (c *ReplayConfig) Validate() error {
 	}
 	if c.InsertRows <= 0 {
 		c.InsertRows = 1_000_000
+	}
+	if c.Inserts <= 0 {
+		c.Inserts = 2
 	}
 	return nil
 }
@@ -120,9 +128,10 @@ type DetectionSummary struct {
 
 // Replay loads the replay files of cfg.Dir through the same decode and
 // validation path as the Kafka consumers, writing batches with w (or
-// through cfg.NewInserter). Decoding and writing overlap: one batch is
-// written while the next is decoded. With a hook, every batch is stored on
-// its own, since the hook must see stored batches only.
+// through cfg.NewInserter). Decoding and writing overlap: cfg.Inserts
+// batches are written while the next is decoded. With a hook, every batch
+// is stored on its own and in order, since the hook must see stored
+// batches only.
 func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log *zap.Logger) (ReplaySummary, error) {
 	var sum ReplaySummary
 	if err := cfg.Validate(); err != nil {
@@ -143,41 +152,52 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 	start := time.Now()
 	var done, rows atomic.Int64
 
-	// The writer goroutine stores full batches in order; the decoder hands
-	// them over through full and takes emptied ones back from free.
+	// Writers store full batches, each through inserts of its own; the
+	// decoder stamps the batches in order, hands them over through full and
+	// takes emptied ones back from free. Versions, not the order of the
+	// inserts, decide which delivery of a key wins.
+	writers := cfg.Inserts
+	if hook != nil {
+		writers = 1 // the hook sees the batches in order
+	}
 	full := make(chan *schemas.Batch, 1)
-	free := make(chan *schemas.Batch, 2)
-	free <- &schemas.Batch{}
-	free <- &schemas.Batch{}
-	werr := make(chan error, 1)
+	free := make(chan *schemas.Batch, writers+1)
+	for range writers + 1 {
+		free <- &schemas.Batch{}
+	}
+	werr := make(chan error, writers)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ins := inserter(cfg.NewInserter, w)
-	go func() {
-		var err error
-		for b := range full {
-			if err == nil {
-				stamp(b)
-				err = ins.Write(wctx, b)
-				if err == nil && (hook != nil || ins.Rows() >= cfg.InsertRows) {
-					err = ins.Flush(wctx)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ins := inserter(cfg.NewInserter, w)
+			defer ins.Abort()
+			var err error
+			for b := range full {
+				if err == nil {
+					err = ins.Write(wctx, b)
+					if err == nil && (hook != nil || ins.Rows() >= cfg.InsertRows) {
+						err = ins.Flush(wctx)
+					}
+					if err == nil && hook != nil {
+						hook(b)
+					}
+					if err != nil {
+						cancel()
+					}
 				}
-				if err == nil && hook != nil {
-					hook(b)
-				}
-				if err != nil {
-					cancel()
-				}
+				b.Reset()
+				free <- b
 			}
-			b.Reset()
-			free <- b
-		}
-		if err == nil {
-			err = ins.Flush(wctx)
-		}
-		ins.Abort()
-		werr <- err
-	}()
+			if err == nil {
+				err = ins.Flush(wctx)
+			}
+			werr <- err
+		}()
+	}
 
 	stopProgress := make(chan struct{})
 	if cfg.Progress != nil {
@@ -218,10 +238,18 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 		log.Debug("replayed file", zap.String("file", f.Path), zap.Int64("rows", n))
 	}
 	if readErr == nil && b.Len() > 0 {
+		stamp(b)
 		full <- b
 	}
 	close(full)
-	err = <-werr
+	wg.Wait()
+	close(werr)
+	for e := range werr {
+		// The first writer to fail cancels the others: its error is the one.
+		if e != nil && (err == nil || errors.Is(err, context.Canceled)) {
+			err = e
+		}
+	}
 	close(stopProgress)
 	if cfg.Progress != nil {
 		cfg.Progress(done.Load(), total, rows.Load())
@@ -367,6 +395,7 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			}
 		}
 		if cur.Len() >= batchSize {
+			stamp(cur)
 			select {
 			case full <- cur:
 			case <-ctx.Done():
