@@ -36,7 +36,8 @@ import (
 //     rigwatch replay DIR --no-detect, each a process of its own;
 //   - kafka: rigwatch serve (detection idle) draining a 6-partition backlog
 //     of small JSON readings on the embedded broker, its steady state being
-//     the rate between 5% and 95% of the rows stored (committed).
+//     the rate between the times 5% and 95% of the rows were stored
+//     (committed).
 //
 // Every round runs each contender once, between two runs of the loader on
 // the same readings, and divides its rate by theirs; it also reports
@@ -411,14 +412,17 @@ func (s *chServer) drain(b *testing.B, db string, brokers []string, group string
 	}
 	r := result{rows: rows, wall: pts[len(pts)-1].at}
 	// when interpolates the time at which n rows were stored.
-	// Steady state: 90% of the rows over the time from the first poll that
-	// found 5% of them stored to the first that found 95%. Rows are stored
-	// an insert at a time, so progress is a staircase: this takes each
-	// step at its top, never interpolating.
-	when := func(n float64) time.Duration {
-		return pts[sort.Search(len(pts), func(i int) bool { return float64(pts[i].n) >= n })].at
+	// Steady state: the rows stored between the first poll that found 5%
+	// of them stored and the first that found 95%, over the time between.
+	// Rows are stored an insert at a time, so progress is a staircase:
+	// both ends are steps, and the rate is that of the inserts between.
+	at := func(frac float64) point {
+		return pts[sort.Search(len(pts), func(i int) bool { return float64(pts[i].n) >= frac*float64(rows) })]
 	}
-	r.steady = 0.9 * float64(rows) / (when(0.95*float64(rows)) - when(0.05*float64(rows))).Seconds()
+	p5, p95 := at(0.05), at(0.95)
+	if p95.at > p5.at {
+		r.steady = float64(p95.n-p5.n) / (p95.at - p5.at).Seconds()
+	}
 	close(stop)
 	r.rssMB = <-rss
 	_ = cmd.Process.Signal(syscall.SIGTERM)
