@@ -205,6 +205,7 @@ type result struct {
 	rows   int
 	wall   time.Duration
 	steady float64       // rows/s between 5% and 95% stored (Kafka only)
+	first  time.Duration // until the first rows were stored (Kafka only)
 	chCPU  time.Duration // ClickHouse's CPU over the run and the merges after it
 	rssMB  float64       // peak RSS of the rigwatch process
 	ins    uint64        // INSERT queries ClickHouse ran
@@ -216,6 +217,9 @@ func (r result) chCPUPerM() float64 { return r.chCPU.Seconds() / (float64(r.rows
 
 func (r result) String() string {
 	s := fmt.Sprintf("%9.0f rows/s (%d rows in %.2fs), ClickHouse %.2f CPU-s per M rows, %d INSERTs", r.rate(), r.rows, r.wall.Seconds(), r.chCPUPerM(), r.ins)
+	if r.first > 0 {
+		s += fmt.Sprintf(", first rows stored after %.2fs", r.first.Seconds())
+	}
 	if r.rssMB > 0 {
 		s += fmt.Sprintf(", peak RSS %.0f MB", r.rssMB)
 	}
@@ -420,6 +424,7 @@ func (s *chServer) drain(b *testing.B, db string, brokers []string, group string
 		return pts[sort.Search(len(pts), func(i int) bool { return float64(pts[i].n) >= frac*float64(rows) })]
 	}
 	p5, p95 := at(0.05), at(0.95)
+	r.first = at(1 / float64(rows)).at
 	if p95.at > p5.at {
 		r.steady = float64(p95.n-p5.n) / (p95.at - p5.at).Seconds()
 	}
