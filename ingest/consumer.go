@@ -36,9 +36,11 @@ type ConsumerConfig struct {
 	// WriteBatch.
 	NewInserter func() Inserter
 	// InsertRows ends an insert that holds this many records; default
-	// 500,000. An insert is also ended once it is FlushInterval old, and as
-	// soon as the consumer has caught up with its topic.
+	// 500,000. An insert is also ended as soon as the consumer has caught
+	// up with its topic (a batch reaches the end of its partitions, or none
+	// comes for a FlushInterval), and once it is InsertAge old.
 	InsertRows int
+	InsertAge  time.Duration // default 5s
 	// SessionTimeout for the consumer group; default 10s.
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds the final flush and commit; default 30s.
@@ -67,6 +69,9 @@ func (c *ConsumerConfig) Validate() error {
 	}
 	if c.InsertRows <= 0 {
 		c.InsertRows = 500_000
+	}
+	if c.InsertAge <= 0 {
+		c.InsertAge = 5 * time.Second
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 200 * time.Millisecond
@@ -189,6 +194,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	b := &schemas.Batch{}
 	last := map[int]int64{}
+	hwm := map[int]int64{} // per partition, the high-water mark its last fetch saw
 	consumed := consumedRecords.WithLabelValues(string(c.cfg.Stream))
 	tick := time.NewTicker(c.cfg.FlushInterval)
 	defer tick.Stop()
@@ -196,7 +202,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 	// set (the batch reached MaxBatch), and takes the next batch; it reports
 	// whether it did both.
 	handOver := func(full bool) bool {
-		p := pending{b: b, last: last, full: full}
+		p := pending{b: b, last: last, caughtUp: true}
+		for part, o := range last {
+			p.caughtUp = p.caughtUp && o+1 >= hwm[part]
+		}
 		if full {
 			select {
 			case work <- p:
@@ -262,6 +271,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.consumed.Add(int64(len(ch.msgs)))
 			consumed.Add(float64(len(ch.msgs)))
 			lag.taken(ch.partition, ch.msgs[0].Offset, ch.hwm)
+			hwm[ch.partition] = ch.hwm
 			end := len(ch.msgs) - 1
 			for i := range ch.msgs {
 				m := &ch.msgs[i]
@@ -301,7 +311,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 type pending struct {
 	b    *schemas.Batch
 	last map[int]int64
-	full bool // it reached MaxBatch: more is likely waiting
+	// caughtUp: the batch reaches the end of every partition it holds, as
+	// their last fetches saw it: a live stream, to be stored at once.
+	caughtUp bool
 }
 
 // storer writes a consumer's batches in order through its open insert,
@@ -313,10 +325,12 @@ type storer struct {
 	lag *lagTracker
 	ins Inserter
 	// held are the batches written into the open insert, in order; heldLen
-	// counts their records, opened is when the first was written.
+	// counts their records, opened is when the first was written, added
+	// when the last was.
 	held    []pending
 	heldLen int
 	opened  time.Time
+	added   time.Time
 	// uncommitted holds, per partition, the offset of the last stored
 	// message not committed yet. A failed commit is retried on every
 	// tick: with no new messages it would otherwise never be committed,
@@ -329,9 +343,11 @@ type storer struct {
 
 // run stores and commits the batches from work, handing each back through
 // free once stored, until work is closed or ctx ends. An insert is ended
-// when it holds InsertRows records, when it is FlushInterval old, and when
-// a batch comes that did not fill up (the consumer has caught up): a live
-// stream is stored as soon as it arrives, a backlog in large inserts.
+// when a batch comes that reaches the end of its partitions or none comes
+// for a FlushInterval (the consumer has caught up), when it holds
+// InsertRows records and when it is InsertAge old: a live stream is stored
+// as soon as it arrives, a backlog in large inserts even when the machine
+// is slow.
 func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *schemas.Batch) {
 	tick := time.NewTicker(s.c.cfg.FlushInterval)
 	defer tick.Stop()
@@ -353,7 +369,7 @@ func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *sche
 				s.clean = false
 				return
 			}
-			if !p.full || s.heldLen >= s.c.cfg.InsertRows || time.Since(s.opened) >= s.c.cfg.FlushInterval {
+			if p.caughtUp || s.heldLen >= s.c.cfg.InsertRows || time.Since(s.opened) >= s.c.cfg.InsertAge {
 				if !s.flush(ctx, free) {
 					s.clean = false
 					return
@@ -361,7 +377,8 @@ func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *sche
 			}
 			s.commit(ctx)
 		case <-tick.C:
-			if len(s.held) > 0 && time.Since(s.opened) >= s.c.cfg.FlushInterval && !s.flush(ctx, free) {
+			idle := time.Since(s.added) >= s.c.cfg.FlushInterval
+			if len(s.held) > 0 && (idle || time.Since(s.opened) >= s.c.cfg.InsertAge) && !s.flush(ctx, free) {
 				s.clean = false
 				return
 			}
@@ -377,8 +394,9 @@ func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *sche
 // writes everything held again, and ends the insert, until that succeeds;
 // it reports false only when ctx ends first.
 func (s *storer) add(ctx context.Context, p pending, free chan<- *schemas.Batch) bool {
+	s.added = time.Now()
 	if len(s.held) == 0 {
-		s.opened = time.Now()
+		s.opened = s.added
 	}
 	s.held = append(s.held, p)
 	s.heldLen += p.b.Len()
