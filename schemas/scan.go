@@ -21,7 +21,7 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 		ts       parsedTime
 		kwh      float64
 		interval int32
-		has      [4]bool
+		has      [3]bool // meter_id, kwh, interval_s (ts says itself)
 	)
 	s := scanner{data: data}
 	if !s.byte('{') {
@@ -57,7 +57,7 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 						return r, false, nil
 					}
 				}
-				kwh, has[2] = v, true
+				kwh, has[1] = v, true
 			case "interval_s":
 				lit, integer := s.number()
 				v, ok := FastUint31(lit)
@@ -68,7 +68,7 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 					}
 					v = int32(n)
 				}
-				interval, has[3] = v, true
+				interval, has[2] = v, true
 			default:
 				return r, false, nil
 			}
@@ -85,7 +85,7 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 	if s.i != len(s.data) {
 		return r, false, nil
 	}
-	r, err = readingOf(opt(meterID, has[0]), ts, opt(kwh, has[2]), opt(interval, has[3]))
+	r, err = readingOf(opt(meterID, has[0]), ts, opt(kwh, has[1]), opt(interval, has[2]))
 	return r, true, err
 }
 
