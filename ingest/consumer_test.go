@@ -14,6 +14,7 @@ import (
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 // TestConsumerStoresAndRejects runs a consumer against the embedded broker
@@ -64,36 +65,12 @@ func TestConsumerStoresAndRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(rctx) }()
-	for {
-		lag, err := ingest.GroupLag(ctx, br.Addrs(), nil, "g", topic)
-		if err == nil && lag == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("consumer did not catch up: lag %d, %v", lag, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	runCaughtUp(t, ctx, c, br.Addrs(), "g", topic, nil)
 	if s := c.Stats(); s.Consumed != int64(len(msgs)) || s.Rejected != int64(len(bad)) {
 		t.Errorf("stats %+v, want %d consumed, %d rejected", s, len(msgs), len(bad))
 	}
-	got, err := st.MeterEnergy(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id, kwh := range want {
-		// M00's first reading was 0 kWh, corrected to 5: want counts the 5.
-		if got[id].Rows != 50 || fmt.Sprintf("%.6f", got[id].KWh) != fmt.Sprintf("%.6f", kwh) {
-			t.Errorf("%s: stored %d readings %.6f kWh, want 50 %.6f", id, got[id].Rows, got[id].KWh, kwh)
-		}
-	}
+	// M00's first reading was 0 kWh, corrected to 5: want counts the 5.
+	checkEnergy(t, ctx, st, want, 50)
 	reasons, err := st.RejectReasons(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -172,38 +149,15 @@ func TestConsumerResendsHeldBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(rctx) }()
-	for {
-		lag, err := ingest.GroupLag(ctx, br.Addrs(), nil, "g", topic)
-		if err == nil && lag < int64(len(msgs)) && fails.Load() <= refused {
+	runCaughtUp(t, ctx, c, br.Addrs(), "g", topic, func(lag int64) {
+		if lag < int64(len(msgs)) && fails.Load() <= refused {
 			t.Fatalf("committed %d offsets while every insert failed", int64(len(msgs))-lag)
 		}
-		if err == nil && lag == 0 {
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatalf("consumer did not catch up: lag %d, %v", lag, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	})
 	if fails.Load() <= refused {
 		t.Fatalf("%d flushes, want more than the %d refused", fails.Load(), refused)
 	}
-	got, err := st.MeterEnergy(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id, kwh := range want {
-		if got[id].Rows != 300 || fmt.Sprintf("%.6f", got[id].KWh) != fmt.Sprintf("%.6f", kwh) {
-			t.Errorf("%s: stored %d readings %.6f kWh, want 300 %.6f", id, got[id].Rows, got[id].KWh, kwh)
-		}
-	}
+	checkEnergy(t, ctx, st, want, 300)
 }
 
 // TestConsumersRebalance runs two consumers in one group while readings
@@ -289,13 +243,45 @@ func TestConsumersRebalance(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	stopB()
+	checkEnergy(t, ctx, st, want, 300)
+}
+
+// runCaughtUp runs c until its group has committed everything on topic,
+// calling seen (if set) with the group's lag at every look, then stops it.
+func runCaughtUp(t *testing.T, ctx context.Context, c *ingest.Consumer, brokers []string, group, topic string, seen func(lag int64)) {
+	t.Helper()
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(rctx) }()
+	for {
+		lag, err := ingest.GroupLag(ctx, brokers, nil, group, topic)
+		if err == nil && seen != nil {
+			seen(lag)
+		}
+		if err == nil && lag == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("consumer did not catch up: lag %d, %v", lag, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkEnergy compares every meter's stored readings and energy with want.
+func checkEnergy(t *testing.T, ctx context.Context, st *store.Store, want map[string]float64, rows uint64) {
+	t.Helper()
 	got, err := st.MeterEnergy(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for id, kwh := range want {
-		if got[id].Rows != 300 || fmt.Sprintf("%.6f", got[id].KWh) != fmt.Sprintf("%.6f", kwh) {
-			t.Errorf("%s: stored %d readings %.6f kWh, want 300 %.6f", id, got[id].Rows, got[id].KWh, kwh)
+		if got[id].Rows != rows || fmt.Sprintf("%.6f", got[id].KWh) != fmt.Sprintf("%.6f", kwh) {
+			t.Errorf("%s: stored %d readings %.6f kWh, want %d %.6f", id, got[id].Rows, got[id].KWh, rows, kwh)
 		}
 	}
 }

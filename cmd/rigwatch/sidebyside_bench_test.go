@@ -335,24 +335,39 @@ func (s *chServer) loader(b *testing.B, db, csv string, rows int) result {
 func (s *chServer) rigwatch(b *testing.B, db string, rows int, args ...string) result {
 	s.migrate(b, db)
 	cmd := exec.Command(s.bin, append(args, "--clickhouse", s.addr, "--clickhouse-database", db)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cpu0, ins0 := s.start(b)
-	start := time.Now()
+	p := s.launch(b, cmd)
+	err := cmd.Wait()
+	wall := time.Since(p.start)
+	close(p.stop)
+	if err != nil {
+		b.Fatalf("rigwatch %s: %v\n%s", strings.Join(args, " "), err, p.out.String())
+	}
+	r := result{rows: rows, wall: wall, rssMB: <-p.rss}
+	s.finish(b, db, p.cpu0, p.ins0, &r)
+	return r
+}
+
+// launched is a started process under measurement.
+type launched struct {
+	out   *bytes.Buffer
+	cpu0  time.Duration // ClickHouse's CPU and INSERTs before it started
+	ins0  uint64
+	start time.Time
+	stop  chan struct{} // close it to have rss report the peak
+	rss   <-chan float64
+}
+
+// launch starts cmd, noting what its run is measured against.
+func (s *chServer) launch(b *testing.B, cmd *exec.Cmd) launched {
+	p := launched{out: &bytes.Buffer{}, stop: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	p.cpu0, p.ins0 = s.start(b)
+	p.start = time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	stop := make(chan struct{})
-	rss := watchRSS(cmd.Process.Pid, stop)
-	err := cmd.Wait()
-	wall := time.Since(start)
-	close(stop)
-	if err != nil {
-		b.Fatalf("rigwatch %s: %v\n%s", strings.Join(args, " "), err, out.String())
-	}
-	r := result{rows: rows, wall: wall, rssMB: <-rss}
-	s.finish(b, db, cpu0, ins0, &r)
-	return r
+	p.rss = watchRSS(cmd.Process.Pid, p.stop)
+	return p
 }
 
 // serve runs rigwatch serve with detection idle until it has stored rows
@@ -369,15 +384,8 @@ func (s *chServer) serve(b *testing.B, db string, brokers []string, rows int) re
 // db, until the group has committed rows messages, then stops it with
 // SIGTERM.
 func (s *chServer) drain(b *testing.B, db string, brokers []string, group string, rows int, cmd *exec.Cmd) result {
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cpu0, ins0 := s.start(b)
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	stop := make(chan struct{})
-	rss := watchRSS(cmd.Process.Pid, stop)
+	p := s.launch(b, cmd)
+	out, start := p.out, p.start
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	// Poll the offsets the group committed, which serve commits once what
@@ -428,8 +436,8 @@ func (s *chServer) drain(b *testing.B, db string, brokers []string, group string
 	if p95.at > p5.at {
 		r.steady = float64(p95.n-p5.n) / (p95.at - p5.at).Seconds()
 	}
-	close(stop)
-	r.rssMB = <-rss
+	close(p.stop)
+	r.rssMB = <-p.rss
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-done:
@@ -440,7 +448,7 @@ func (s *chServer) drain(b *testing.B, db string, brokers []string, group string
 		_ = cmd.Process.Kill()
 		b.Fatalf("%s did not stop within a minute of SIGTERM", cmd.Path)
 	}
-	s.finish(b, db, cpu0, ins0, &r)
+	s.finish(b, db, p.cpu0, p.ins0, &r)
 	return r
 }
 
