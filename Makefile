@@ -11,7 +11,7 @@ PKGS    := ./...
 # from a finding: a finding always writes its input under testdata/fuzz.
 FUZZTIME ?= 20000x
 
-.PHONY: soak all build demo test unit fuzz fuzz-short bench lint clickhouse clickhouse-client chromium clean web-vendor
+.PHONY: soak all build demo test unit fuzz fuzz-short bench bench-national lint clickhouse clickhouse-client chromium alertmanager cluster-tools clean web-vendor
 
 all: build
 
@@ -53,10 +53,40 @@ chromium:
 		fi; \
 	fi
 
+# alertmanager installs Debian's prometheus-alertmanager for the tests of
+# rigwatch's Alertmanager client (notify/, cmd/rigwatch), which run it on a
+# loopback port of their own.
+alertmanager:
+	@if ! command -v prometheus-alertmanager >/dev/null 2>&1 && [ -z "$$RIGWATCH_ALERTMANAGER" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing prometheus-alertmanager (Debian package) for the Alertmanager tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; \
+		else \
+			echo "the Alertmanager tests need prometheus-alertmanager: apt-get install prometheus-alertmanager (or set RIGWATCH_ALERTMANAGER)" >&2; exit 1; \
+		fi; \
+	fi
+
+# cluster-tools installs what the cluster and deployment tests need beyond
+# ClickHouse: Debian's zookeeper (Java; the tests run it standalone on a
+# loopback port beside four ClickHouse servers) and docker-compose (to check
+# the compose files; no Docker engine is needed). Helm comes through go run.
+cluster-tools:
+	@missing=""; \
+	{ [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; } || missing="$$missing zookeeper"; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing$$missing (Debian packages) for the cluster and deployment tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "the cluster and deployment tests need:$$missing (apt-get install$$missing)" >&2; exit 1; \
+		fi; \
+	fi
+
 demo: clickhouse build
 	./$(BIN) demo
 
-test: clickhouse chromium
+test: clickhouse chromium alertmanager cluster-tools
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 30m $(PKGS)
 	$(MAKE) fuzz-short
@@ -64,7 +94,7 @@ test: clickhouse chromium
 # soak runs the reliability tests at full scale: 1,000,000 readings through
 # eight SIGKILLs, the 14-day scenario's alerts through eight more, a 30 s
 # ClickHouse outage, and bad input at volume.
-soak: clickhouse
+soak: clickhouse cluster-tools
 	RIGWATCH_SOAK=1 $(GO) test -count=1 -timeout 90m -v -run 'SIGKILL|Killed|Outage|BrokerRestart|SIGTERM|TwoConsumers|BadInput' ./cmd/rigwatch/ ./ingest/
 
 unit:
@@ -77,6 +107,7 @@ FUZZ_TARGETS := \
 	./schemas:FuzzScanReading \
 	./schemas:FuzzCSVDecode \
 	./schemas:FuzzFastReaders \
+	./schemas:FuzzParseInteger \
 	./ingest:FuzzSplitCSV \
 	./ingest:FuzzReadingLine \
 	./api:FuzzParseAlertFilter \
@@ -107,6 +138,16 @@ bench: clickhouse clickhouse-client
 	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 30m ./cmd/rigwatch/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./registry/ ./store/ ./ingest/
 	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./sim/
+
+# bench-national streams a national fleet (415,000 rigs, 1,000,000 meters,
+# one day: 96M readings) through the broker, ingest, ClickHouse and live
+# detection on this machine and reports its figures (not in CI: it takes
+# the machine for the best part of an hour). NATIONAL_FEEDERS=2000 runs a
+# tenth of it.
+NATIONAL_FEEDERS ?= 20000
+bench-national: clickhouse
+	RIGWATCH_NATIONAL_FEEDERS=$(NATIONAL_FEEDERS) RIGWATCH_NATIONAL_OUT=$(CURDIR)/bench-national.json \
+		$(GO) test -tags national -run '^TestNationalRun$$' -v -count=1 -timeout 4h ./cmd/rigwatch/
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -8,6 +8,7 @@ require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/klauspost/compress v1.20.3
 	github.com/prometheus/client_golang v1.25.0
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/schollz/progressbar/v3 v3.19.1
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/spf13/cobra v1.10.2
@@ -52,3 +53,8 @@ require (
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+// kfake, the embedded broker, with one fix (third_party/kfake/README.md):
+// a consumer-group member that dies while waiting in JoinGroup expires
+// after its session timeout instead of keeping its partitions for good.
+replace github.com/twmb/franz-go/pkg/kfake => ./third_party/kfake

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/store"
 )
@@ -39,9 +41,11 @@ type Deps struct {
 	Settings map[string]any
 	// TariffKZTPerKWh values unaccounted energy; zero means 25.
 	TariffKZTPerKWh float64
-	// LossFraction is a feeder's normal technical loss as a share of its
-	// head energy, drawn as the loss band; zero means 0.08.
-	LossFraction float64
+	// LossBands are the plausible technical loss bands by feeder class,
+	// for feeders the detector has not judged yet; nil means
+	// detect.DefaultLossBand for every class. Judged feeders use the
+	// detector's own loss model (table loss_models).
+	LossBands map[string]detect.LossBand
 	// Location is the settlement time zone for daily figures; nil means
 	// Kazakhstan's UTC+5.
 	Location *time.Location
@@ -58,11 +62,8 @@ func (d *Deps) defaults() {
 	if d.TariffKZTPerKWh == 0 {
 		d.TariffKZTPerKWh = 25
 	}
-	if d.LossFraction == 0 {
-		d.LossFraction = 0.08
-	}
 	if d.Location == nil {
-		d.Location = time.FixedZone("UTC+5", 5*3600)
+		d.Location = detect.Local
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -100,7 +101,7 @@ func NewHandler(d Deps) (*Handler, error) {
 	}
 	d.defaults()
 	h := &Handler{d: d, mux: http.NewServeMux(), log: d.Log.With(zap.String("component", "api"))}
-	h.q = &Queries{Store: d.Store, Registry: d.Registry, TariffKZTPerKWh: d.TariffKZTPerKWh, LossFraction: d.LossFraction, Location: d.Location, Version: d.Version}
+	h.q = &Queries{Store: d.Store, Registry: d.Registry, TariffKZTPerKWh: d.TariffKZTPerKWh, LossBands: d.LossBands, Location: d.Location, Version: d.Version}
 	for _, rt := range routes {
 		rt := rt
 		h.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, rt) })
@@ -157,12 +158,19 @@ func (h *Handler) statusOf(err error) (int, string) {
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
+	// Encoded whole first: a value JSON cannot hold (NaN) is a 500 with a
+	// reason, not a 200 with an empty body.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		writeError(w, http.StatusInternalServerError, "cannot encode the answer: "+err.Error())
+		return
+	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
+	_, _ = w.Write(buf.Bytes())
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

@@ -26,6 +26,10 @@ const MaxSinceDays = 3660
 
 var errBadParam = errors.New("bad parameter")
 
+// IsBadParam reports whether err rejects a parameter (a 400 in the API, a
+// usage error on the command line).
+func IsBadParam(err error) bool { return errors.Is(err, errBadParam) }
+
 func badParam(name, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", errBadParam, name, fmt.Sprintf(format, args...))
 }
@@ -182,7 +186,8 @@ func checkParams(q url.Values, allowed ...string) error {
 var alertFilterParams = []string{"kind", "severity", "oblast", "status", "entity_id", "since", "limit", "offset", "order"}
 
 // ParseAlertFilter reads an alert list filter from query parameters: kind,
-// severity, oblast, status, entity_id, since, limit, offset, order.
+// severity, oblast, status, entity_id, since, limit, offset, order. A
+// since duration counts back from now (callers pass DataNow's).
 func ParseAlertFilter(q url.Values, now time.Time) (store.AlertFilter, error) {
 	var f store.AlertFilter
 	if err := checkParams(q, alertFilterParams...); err != nil {

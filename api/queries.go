@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -25,9 +27,12 @@ type Queries struct {
 	Store           *store.Store
 	Registry        *registry.Index
 	TariffKZTPerKWh float64
-	LossFraction    float64
-	Location        *time.Location
-	Version         string
+	// LossBands are the plausible loss bands by feeder class (default
+	// detect.DefaultLossBand): a feeder the detector has not judged yet is
+	// judged with its own fit within its band.
+	LossBands map[string]detect.LossBand
+	Location  *time.Location
+	Version   string
 }
 
 // FeederRank is one feeder's energy balance over a window.
@@ -45,9 +50,16 @@ type FeederRank struct {
 	// losses plus whatever was taken before a meter.
 	UnaccountedKWh float64 `json:"unaccounted_kwh"`
 	UnaccountedPct float64 `json:"unaccounted_pct"`
-	// BeyondLossKWh is the part above the normal technical loss band.
-	BeyondLossKWh float64 `json:"beyond_loss_kwh"`
-	ValueKZT      float64 `json:"estimated_value_kzt"`
+	// NormalLossKWh is the normal technical loss of the window by the
+	// detector's loss model of the feeder (LossModel); BeyondLossKWh the
+	// unaccounted energy beyond it, and ValueKZT its value: only energy
+	// beyond normal losses is valued. The ranking applies the model to
+	// the window's mean hourly load; a feeder page, hour by hour.
+	NormalLossKWh float64            `json:"normal_loss_kwh"`
+	BeyondLossKWh float64            `json:"beyond_loss_kwh"`
+	BeyondPct     float64            `json:"beyond_loss_pct"`
+	ValueKZT      float64            `json:"estimated_value_kzt"`
+	LossModel     *schemas.LossModel `json:"loss_model,omitempty"`
 }
 
 // FeederRanking is the answer of GET /api/v1/feeders.
@@ -56,7 +68,6 @@ type FeederRanking struct {
 	To              time.Time    `json:"to"`
 	Feeders         int          `json:"feeders"`              // feeders with a reporting head meter
 	WithoutHead     int          `json:"feeders_without_head"` // skipped: no head energy in the window
-	LossFraction    float64      `json:"loss_fraction"`
 	TariffKZTPerKWh float64      `json:"tariff_kzt_per_kwh"`
 	Top             []FeederRank `json:"top"`
 }
@@ -99,10 +110,45 @@ func (q *Queries) balance(fid string, ms []schemas.Meter, totals map[string]stor
 	if fr.HeadKWh > 0 {
 		fr.UnaccountedPct = round3(100 * fr.UnaccountedKWh / fr.HeadKWh)
 	}
-	fr.BeyondLossKWh = max(0, fr.UnaccountedKWh-q.LossFraction*fr.HeadKWh)
-	fr.ValueKZT = math.Round(max(0, fr.UnaccountedKWh) * q.TariffKZTPerKWh)
-	fr.HeadKWh, fr.MetersKWh, fr.UnaccountedKWh, fr.BeyondLossKWh = round3(fr.HeadKWh), round3(fr.MetersKWh), round3(fr.UnaccountedKWh), round3(fr.BeyondLossKWh)
+	fr.HeadKWh, fr.MetersKWh, fr.UnaccountedKWh = round3(fr.HeadKWh), round3(fr.MetersKWh), round3(fr.UnaccountedKWh)
 	return fr
+}
+
+// judge sets a feeder's normal loss over a window of hours hours with
+// model lm: the ranking's estimate from the window's mean hourly load.
+func (q *Queries) judge(fr *FeederRank, lm schemas.LossModel, hours float64) {
+	m := fr.MetersKWh
+	normal := lm.C*hours + lm.A*m
+	if hours > 0 {
+		normal += lm.B * m * m / hours
+	}
+	q.setBeyond(fr, lm, normal)
+}
+
+// setBeyond sets a feeder's normal loss, the energy beyond it and its value.
+func (q *Queries) setBeyond(fr *FeederRank, lm schemas.LossModel, normal float64) {
+	fr.LossModel = &lm
+	fr.NormalLossKWh = round3(normal)
+	fr.BeyondLossKWh = round3(fr.UnaccountedKWh - normal)
+	if fr.MetersKWh > 0 {
+		fr.BeyondPct = round3(100 * fr.BeyondLossKWh / fr.MetersKWh)
+	}
+	fr.ValueKZT = math.Round(max(0, fr.BeyondLossKWh) * q.TariffKZTPerKWh)
+}
+
+// band is the loss band of a feeder class.
+func (q *Queries) band(class string) detect.LossBand {
+	if b, ok := q.LossBands[class]; ok {
+		return b
+	}
+	return detect.DefaultLossBand
+}
+
+// typicalModel is the model of a feeder no one has judged: its class's
+// typical share of the metered load.
+func (q *Queries) typicalModel(id, class string) schemas.LossModel {
+	b := q.band(class)
+	return schemas.LossModel{FeederID: id, A: b.Typical, Share: b.Typical, FitShare: b.Typical, Allow: b.Max - b.Typical, Source: "band"}
 }
 
 // FeederRanking ranks feeders by estimated unaccounted energy over
@@ -118,7 +164,12 @@ func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int
 	if err != nil {
 		return FeederRanking{}, err
 	}
-	res := FeederRanking{From: from, To: to, LossFraction: q.LossFraction, TariffKZTPerKWh: q.TariffKZTPerKWh, Top: []FeederRank{}}
+	models, err := q.Store.LossModelsAt(ctx, nil, to)
+	if err != nil {
+		return FeederRanking{}, err
+	}
+	res := FeederRanking{From: from, To: to, TariffKZTPerKWh: q.TariffKZTPerKWh, Top: []FeederRank{}}
+	hours := to.Sub(from).Hours()
 	var all []FeederRank
 	for _, fid := range ix.Feeders() {
 		fr := q.balance(fid, ix.FeederMeters(fid, to), totals)
@@ -129,12 +180,17 @@ func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int
 			res.WithoutHead++
 			continue
 		}
+		lm, ok := models[fid]
+		if !ok {
+			lm = q.typicalModel(fid, fr.Class)
+		}
+		q.judge(&fr, lm, hours)
 		all = append(all, fr)
 	}
 	res.Feeders = len(all)
 	sort.Slice(all, func(i, j int) bool {
-		if all[i].UnaccountedKWh != all[j].UnaccountedKWh {
-			return all[i].UnaccountedKWh > all[j].UnaccountedKWh
+		if all[i].BeyondLossKWh != all[j].BeyondLossKWh {
+			return all[i].BeyondLossKWh > all[j].BeyondLossKWh
 		}
 		return all[i].FeederID < all[j].FeederID
 	})
@@ -154,9 +210,23 @@ type FeederHour struct {
 	HeadKWh   float64   `json:"head_kwh"`
 	MetersKWh float64   `json:"meters_kwh"`
 	// ResidualKWh is head minus meters; LossBandKWh the normal technical
-	// loss of that hour's head energy.
+	// loss of that hour by the feeder's loss model; BeyondKWh the residual
+	// beyond it.
 	ResidualKWh float64 `json:"residual_kwh"`
 	LossBandKWh float64 `json:"loss_band_kwh"`
+	BeyondKWh   float64 `json:"beyond_kwh"`
+}
+
+// Suspect is a meter an imbalance alert names, with its readings over the
+// page's window against its usual use: what it read each hour, and what it
+// usually reads at that hour of a weekday or a weekend day (the median over
+// the four weeks before the window's end).
+type Suspect struct {
+	schemas.SuspectMeter
+	Hours  []time.Time `json:"hours"`
+	KWh    []float64   `json:"kwh"`
+	Usual  []float64   `json:"usual_kwh"`
+	Source string      `json:"alert_id"`
 }
 
 // FeederMeter is a meter on a feeder page.
@@ -179,6 +249,9 @@ type FeederDetail struct {
 	Hourly []FeederHour    `json:"hourly"`
 	Meters []FeederMeter   `json:"meters"`
 	Alerts []schemas.Alert `json:"alerts"`
+	// Suspects are the meters the feeder_imbalance alert of the window
+	// names, best first, with their readings against their usual use.
+	Suspects []Suspect `json:"suspects"`
 }
 
 // Feeder returns a feeder's page over (from, to].
@@ -219,12 +292,35 @@ func (q *Queries) Feeder(ctx context.Context, id string, from, to time.Time) (Fe
 			fh.MetersKWh += mh.KWh
 		}
 	}
+	models, err := q.Store.LossModelsAt(ctx, []string{id}, to)
+	if err != nil {
+		return FeederDetail{}, err
+	}
+	lm, ok := models[id]
+	if !ok {
+		// Not judged by the detector yet: the feeder's own fit over the
+		// window, within its class's band.
+		var ms, un []float64
+		for _, fh := range byHour {
+			ms, un = append(ms, fh.MetersKWh), append(un, fh.HeadKWh-fh.MetersKWh)
+		}
+		if lm, ok = detect.FitLossModel(ms, un, q.band(d.Class), 24); ok {
+			lm.FeederID, lm.Source = id, "page_fit"
+		} else {
+			lm = q.typicalModel(id, d.Class)
+		}
+	}
+	var normal float64
 	for _, fh := range byHour {
 		fh.ResidualKWh = round3(fh.HeadKWh - fh.MetersKWh)
-		fh.LossBandKWh = round3(q.LossFraction * fh.HeadKWh)
+		loss := lm.Loss(fh.MetersKWh)
+		normal += loss
+		fh.LossBandKWh = round3(loss)
+		fh.BeyondKWh = round3(fh.HeadKWh - fh.MetersKWh - loss)
 		fh.HeadKWh, fh.MetersKWh = round3(fh.HeadKWh), round3(fh.MetersKWh)
 		d.Hourly = append(d.Hourly, *fh)
 	}
+	q.setBeyond(&d.FeederRank, lm, normal)
 	slices.SortFunc(d.Hourly, func(a, b FeederHour) int { return a.Hour.Compare(b.Hour) })
 	for _, m := range ms {
 		fm := FeederMeter{Meter: m, KWh: round3(totals[m.MeterID].KWh), Readings: totals[m.MeterID].Rows}
@@ -242,7 +338,101 @@ func (q *Queries) Feeder(ctx context.Context, id string, from, to time.Time) (Fe
 	if d.Alerts == nil {
 		d.Alerts = []schemas.Alert{}
 	}
+	if d.Suspects, err = q.suspects(ctx, d.Alerts, from, to); err != nil {
+		return FeederDetail{}, err
+	}
 	return d, nil
+}
+
+// suspects returns the suspect meters of the feeder_imbalance alert that
+// overlaps the window latest (the alert a page opened from an alert shows),
+// each with its hourly readings over the window and its usual use.
+func (q *Queries) suspects(ctx context.Context, alerts []schemas.Alert, from, to time.Time) ([]Suspect, error) {
+	out := []Suspect{}
+	var pick *schemas.Alert
+	for i := range alerts {
+		a := &alerts[i]
+		if a.Kind != schemas.KindFeederImbalance || a.WindowEnd.Before(from) || a.WindowStart.After(to) {
+			continue
+		}
+		if pick == nil || a.WindowEnd.After(pick.WindowEnd) {
+			pick = a
+		}
+	}
+	if pick == nil {
+		return out, nil
+	}
+	var named []schemas.SuspectMeter
+	if b, err := json.Marshal(pick.Evidence["suspect_meters"]); err == nil {
+		_ = json.Unmarshal(b, &named)
+	}
+	if len(named) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(named))
+	for i, s := range named {
+		ids[i] = s.MeterID
+	}
+	usualFrom := to.Add(-28 * 24 * time.Hour)
+	start := from
+	if usualFrom.Before(start) {
+		start = usualFrom
+	}
+	hours, err := q.Store.MeterHourly(ctx, ids, start, to)
+	if err != nil {
+		return nil, err
+	}
+	loc := q.Location
+	if loc == nil {
+		loc = detect.Local
+	}
+	slot := func(t time.Time) int {
+		l := t.In(loc)
+		if wd := l.Weekday(); wd == time.Saturday || wd == time.Sunday {
+			return 24 + l.Hour()
+		}
+		return l.Hour()
+	}
+	type series struct {
+		hist [48][]float64
+		win  map[time.Time]float64
+	}
+	by := map[string]*series{}
+	for _, id := range ids {
+		by[id] = &series{win: map[time.Time]float64{}}
+	}
+	for _, mh := range hours {
+		s := by[mh.MeterID]
+		if !mh.Hour.Before(usualFrom) {
+			s.hist[slot(mh.Hour)] = append(s.hist[slot(mh.Hour)], mh.KWh)
+		}
+		if !mh.Hour.Before(from) {
+			s.win[mh.Hour] = mh.KWh
+		}
+	}
+	for _, sm := range named {
+		s := by[sm.MeterID]
+		var usual [48]float64
+		for j := range usual {
+			if len(s.hist[j]) > 0 {
+				v := slices.Clone(s.hist[j])
+				slices.Sort(v)
+				usual[j] = v[len(v)/2]
+			}
+		}
+		sp := Suspect{SuspectMeter: sm, Source: pick.AlertID, Hours: []time.Time{}, KWh: []float64{}, Usual: []float64{}}
+		for t := from.Truncate(time.Hour); t.Before(to); t = t.Add(time.Hour) {
+			v, ok := s.win[t]
+			if !ok {
+				continue
+			}
+			sp.Hours = append(sp.Hours, t)
+			sp.KWh = append(sp.KWh, round3(v))
+			sp.Usual = append(sp.Usual, round3(usual[slot(t)]))
+		}
+		out = append(out, sp)
+	}
+	return out, nil
 }
 
 // PowerHour is one hour of a site's metered power against its registered

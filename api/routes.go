@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -101,7 +102,7 @@ type AlertList struct {
 }
 
 func (h *Handler) listAlerts(w http.ResponseWriter, r *http.Request, _ *caller) error {
-	f, err := ParseAlertFilter(r.URL.Query(), h.d.Now())
+	f, err := h.alertFilter(r.Context(), r.URL.Query())
 	if err != nil {
 		return err
 	}
@@ -211,7 +212,7 @@ func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request, c *caller, s
 func (h *Handler) streamAlerts(w http.ResponseWriter, r *http.Request, _ *caller) error {
 	q := r.URL.Query()
 	q.Del("access_token")
-	f, err := ParseAlertFilter(q, h.d.Now())
+	f, err := h.alertFilter(r.Context(), q)
 	if err != nil {
 		return err
 	}
@@ -316,20 +317,104 @@ func ParseCalcInput(q interface{ Get(string) string }) (registry.CalcInput, erro
 	return in, nil
 }
 
-// window reads since (default def) and until (default: the newest reading,
-// or now) for the page routes.
+// Window reads a page's window from since and until. until defaults to the
+// event time of the newest stored reading, wherever it lies against the
+// wall clock (a replay of last year, a demo running ahead of it), and to
+// now only while nothing is stored; since is a duration back from until or
+// an RFC 3339 time, def when empty. The API's pages and the CLI share it.
+func Window(ctx context.Context, st *store.Store, since, until string, def time.Duration, now time.Time) (from, to time.Time, err error) {
+	if until != "" {
+		to, err = ParseTime("until", until)
+	} else {
+		to, err = DataNow(ctx, st, now)
+	}
+	if err != nil {
+		return from, to, err
+	}
+	from, err = ParseSince(since, to, def)
+	return from, to, err
+}
+
+// DataNow is "now" in the data's event time: the end of the newest stored
+// reading, or now when none is stored. Windows counted back from a
+// duration ("the last 7 days") count back from it.
+func DataNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
+	last, err := st.LatestReadingTime(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if last.IsZero() {
+		return now.UTC().Truncate(time.Second), nil
+	}
+	return last, nil
+}
+
+// RegistryNow is the instant "the registry as it stands" means: now, or
+// the newest stored registry record when that is later (a demo's event
+// time runs ahead of the wall clock, and its records with it).
+func RegistryNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
+	last, err := st.RegistryLatest(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now = now.UTC().Truncate(time.Second)
+	if last.After(now) {
+		return last, nil
+	}
+	return now, nil
+}
+
+// alertFilter reads an alert filter whose since, when a duration, counts
+// back from the newest data.
+func (h *Handler) alertFilter(ctx context.Context, q url.Values) (store.AlertFilter, error) {
+	now := h.d.Now()
+	if q.Get("since") != "" {
+		var err error
+		if now, err = DataNow(ctx, h.d.Store, now); err != nil {
+			return store.AlertFilter{}, err
+		}
+	}
+	return ParseAlertFilter(q, now)
+}
+
+// AlertContext is how much of the time before an alert's window a page
+// opened from the alert shows.
+const AlertContext = 24 * time.Hour
+
+// AlertWindow is the window of a page opened from alert a: the alert's
+// window with AlertContext before it, at most maxPageWindow long.
+func AlertWindow(a schemas.Alert) (from, to time.Time) {
+	to = a.WindowEnd.UTC()
+	from = a.WindowStart.UTC().Add(-AlertContext)
+	if from.After(to) {
+		from = to.Add(-AlertContext)
+	}
+	if to.Sub(from) > maxPageWindow {
+		from = to.Add(-maxPageWindow)
+	}
+	return from, to
+}
+
+// window reads the page routes' window: alert=ID (that alert's window), or
+// since and until.
 func (h *Handler) window(r *http.Request, def time.Duration) (from, to time.Time, err error) {
 	q := r.URL.Query()
-	to = h.d.Now().UTC().Truncate(time.Second)
-	if v := q.Get("until"); v != "" {
-		if to, err = ParseTime("until", v); err != nil {
-			return
+	if v := q.Get("alert"); v != "" {
+		if q.Get("since") != "" || q.Get("until") != "" {
+			return from, to, badParam("alert", "takes the alert's window: give it without since and until")
 		}
-	} else if last, e := h.d.Store.LatestReadingTime(r.Context()); e == nil && !last.IsZero() && last.Before(to) {
-		to = last
+		id, err := ParseID("alert", v)
+		if err != nil {
+			return from, to, err
+		}
+		a, err := h.d.Store.GetAlert(r.Context(), id)
+		if err != nil {
+			return from, to, err
+		}
+		from, to = AlertWindow(a)
+		return from, to, nil
 	}
-	from, err = ParseSince(q.Get("since"), to, def)
-	return
+	return Window(r.Context(), h.d.Store, q.Get("since"), q.Get("until"), def, h.d.Now())
 }
 
 func (h *Handler) feeders(w http.ResponseWriter, r *http.Request, _ *caller) error {
@@ -381,7 +466,7 @@ func (h *Handler) operator(w http.ResponseWriter, r *http.Request, _ *caller) er
 // (def by default, at most maxPageWindow), and what get makes of them.
 func (h *Handler) page(w http.ResponseWriter, r *http.Request, def time.Duration,
 	get func(ctx context.Context, id string, from, to time.Time) (any, error)) error {
-	if err := checkParams(r.URL.Query(), "since", "until"); err != nil {
+	if err := checkParams(r.URL.Query(), "since", "until", "alert"); err != nil {
 		return err
 	}
 	id, err := pathID(r, "id")
@@ -412,11 +497,13 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, _ *caller) erro
 	if err != nil {
 		return err
 	}
-	at := h.d.Now().UTC()
+	var at time.Time
 	if v := q.Get("at"); v != "" {
 		if at, err = ParseTime("at", v); err != nil {
 			return err
 		}
+	} else if at, err = RegistryNow(r.Context(), h.d.Store, h.d.Now()); err != nil {
+		return err
 	}
 	res, err := h.q.Search(term, at)
 	if err != nil {
@@ -573,6 +660,6 @@ func (h *Handler) config(w http.ResponseWriter, r *http.Request, _ *caller) erro
 		s = map[string]any{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"version": h.d.Version, "settings": s,
-		"tariff_kzt_per_kwh": h.d.TariffKZTPerKWh, "loss_fraction": h.d.LossFraction, "registry_loaded": h.d.Registry != nil})
+		"tariff_kzt_per_kwh": h.d.TariffKZTPerKWh, "loss_bands": h.d.LossBands, "registry_loaded": h.d.Registry != nil})
 	return nil
 }

@@ -3,8 +3,11 @@ package detect
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 )
 
@@ -14,6 +17,9 @@ type siteSeries struct {
 	site string
 	p    []float64 // mean kW, NaN where less than half the hour is metered
 	c    []float64 // registered kW, mean over the hour
+	// the hours as stored for the pages: energy and seconds covered
+	e   []float32
+	cov []uint16
 }
 
 func (s *siteSeries) ratio(h int) (float64, bool) {
@@ -23,38 +29,95 @@ func (s *siteSeries) ratio(h int) (float64, bool) {
 	return s.p[h] / s.c[h], true
 }
 
-// sites returns the site meters of the grid with their capacity, computed
-// once per call for over_capacity and unregistered_load.
+// sites returns the site meters of the grid with their draw and capacity,
+// ordered by meter id, for over_capacity and unregistered_load. The engine
+// keeps them between calls and derives only the hours that changed.
 func (r *run) sites() []*siteSeries {
-	if r.siteCache != nil {
-		return r.siteCache
+	if r.ss != nil {
+		return r.ss
 	}
-	g := r.g
+	st, g := r.e.st, r.g
 	out := []*siteSeries{}
+	var steps []registry.Step
 	for mi := range g.ids {
 		m := r.meta[mi]
 		if !r.known[mi] || m.Role != schemas.RoleSite || m.SiteID == "" {
 			continue
 		}
-		s := &siteSeries{mi: int32(mi), site: m.SiteID, p: make([]float64, g.n), c: make([]float64, g.n)}
-		for h := 0; h < g.n; h++ {
+		s, from, capFrom := st.sites[int32(mi)], r.fedFrom, r.capFrom
+		if s == nil || s.site != m.SiteID || len(s.p) != g.n {
+			s = &siteSeries{mi: int32(mi), site: m.SiteID, p: make([]float64, g.n), c: make([]float64, g.n),
+				e: make([]float32, g.n), cov: make([]uint16, g.n)}
+			st.sites[int32(mi)] = s
+			from, capFrom = 0, 0
+		}
+		for h := from; h < g.n; h++ {
 			if p, ok := g.power(int32(mi), h); ok {
 				s.p[h] = p
 			} else {
 				s.p[h] = math.NaN()
 			}
-			// capacity valid at each time: the mean of four quarter-hour points
-			t := g.t0 + int64(h)*hourS
+		}
+		lo := min(from, capFrom)
+		old := append(r.cbuf[:0], s.c[lo:]...)
+		steps = r.capacity(s, capFrom, steps)
+		for h := lo; h < g.n; h++ {
+			if e, cov := g.e[mi][h], g.cov[mi][h]; e != s.e[h] || cov != s.cov[h] || s.c[h] != old[h-lo] {
+				s.e[h], s.cov[h] = e, cov
+				r.e.siteHours = append(r.e.siteHours, schemas.SiteHour{SiteID: s.site, MeterID: g.ids[mi], Hour: g.hourTime(h),
+					KWh: float64(e), CoveredS: int(cov), CapacityKW: s.c[h]})
+			}
+		}
+		r.cbuf = old
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b *siteSeries) int { return strings.Compare(g.ids[a.mi], g.ids[b.mi]) })
+	r.ss = out
+	return out
+}
+
+// capacitySteps is a Registry that lists a site's capacity changes
+// (*registry.Index does): the hourly capacity of a site is then one pass
+// over them instead of a lookup per quarter hour.
+type capacitySteps interface {
+	AppendCapacityChanges(dst []registry.Step, siteID string, from, to time.Time) []registry.Step
+}
+
+// capacity sets site s's registered kW for hours from on: the mean of the
+// capacity valid at four quarter-hour points of the hour.
+func (r *run) capacity(s *siteSeries, from int, buf []registry.Step) []registry.Step {
+	g := r.g
+	if from >= g.n {
+		return buf
+	}
+	at := func(h int, q int64) int64 { return g.t0 + int64(h)*hourS + q*900 + 450 }
+	reg, ok := r.e.reg.(capacitySteps)
+	if !ok {
+		for h := from; h < g.n; h++ {
 			var c float64
 			for q := int64(0); q < 4; q++ {
-				c += r.e.reg.SiteCapacityW(m.SiteID, time.Unix(t+q*900+450, 0))
+				c += r.e.reg.SiteCapacityW(s.site, time.Unix(at(h, q), 0))
 			}
 			s.c[h] = c / 4 / 1000
 		}
-		out = append(out, s)
+		return buf
 	}
-	r.siteCache = out
-	return out
+	buf = reg.AppendCapacityChanges(buf[:0], s.site, time.Unix(at(from, 0), 0), time.Unix(at(g.n-1, 3)+1, 0))
+	k := 0
+	for h := from; h < g.n; h++ {
+		var c float64
+		for q := int64(0); q < 4; q++ {
+			t := at(h, q)
+			for k+1 < len(buf) && buf[k+1].At.UnixNano() <= t*1e9 {
+				k++
+			}
+			if len(buf) > 0 && buf[k].At.UnixNano() <= t*1e9 {
+				c += buf[k].CapacityW
+			}
+		}
+		s.c[h] = c / 4 / 1000
+	}
+	return buf
 }
 
 // capDay is a site's draw relative to its registered capacity over the
@@ -68,15 +131,26 @@ type capDay struct {
 
 func (r *run) capDays(s *siteSeries) map[int]capDay {
 	out := map[int]capDay{}
+	cache := r.e.st.caps[s.mi]
+	if cache == nil {
+		cache = map[int64]capDay{}
+		r.e.st.caps[s.mi] = cache
+	}
 	var buf []float64
 	for h := r.hFirst; h <= r.hLast; h++ {
 		ds := r.dayOf(h)
 		if _, ok := out[ds]; ok {
 			continue
 		}
+		if d, ok := cache[r.g.t0+int64(ds)*hourS]; ok {
+			out[ds] = d
+			continue
+		}
 		var d capDay
 		buf = buf[:0]
-		for day := ds - r.lookH; day < ds; day += 24 {
+		// A site's own best day of the last week: over a longer look
+		// curtailment and utilisation drift make it unreachable.
+		for day := ds - min(r.lookH, 7*24); day < ds; day += 24 {
 			n0 := len(buf)
 			for k := max(day, 0); k < day+24; k++ {
 				if x, ok := s.ratio(k); ok {
@@ -95,6 +169,7 @@ func (r *run) capDays(s *siteSeries) map[int]capDay {
 		d.n = len(buf)
 		d.med = medianOf(buf)
 		out[ds] = d
+		cache[r.g.t0+int64(ds)*hourS] = d
 	}
 	return out
 }

@@ -20,12 +20,20 @@ var Local = time.FixedZone("UTC+5", 5*3600)
 type Config struct {
 	// Lookback is the history each evaluation looks back over: baselines,
 	// loss models and peers are fitted on the Lookback before the local day
-	// being evaluated. Default 7 days.
+	// being evaluated. Default 28 days: four weeks give a meter weekday and
+	// weekend profiles that a public holiday, a closed week or a quiet week
+	// does not drag down, and a feeder's loss model the whole range of its
+	// load.
 	Lookback time.Duration
 	// Warmup is how far before from a fresh Engine (or one called with a from
 	// that is not where the previous call ended) replays evaluations without
 	// reporting, to pick up findings already under way. Default 1 day.
 	Warmup time.Duration
+	// ReadOverlap is how much of the hours a continuing Evaluate has read
+	// before it reads again, for readings that were in flight to the store
+	// when it read them; older late readings are read again only when
+	// Invalidate names their hours. A whole number of hours; default 0.
+	ReadOverlap time.Duration
 	// Location is the settlement time zone: calendar days and months of
 	// purchase_shortfall, and local hours of day. Default Local (UTC+5).
 	Location *time.Location
@@ -91,16 +99,36 @@ type Config struct {
 	PeerMultiple float64
 
 	// ImbalanceFraction is the smallest unexplained share of a feeder's
-	// metered energy that counts as diversion. Default 0.02.
+	// metered energy, hour by hour, that counts as diversion. Default 0.02.
 	ImbalanceFraction float64
+	// DailyImbalanceFraction is the smallest unexplained share of a feeder's
+	// metered energy over its last 24 complete hours that counts as
+	// diversion: under-reporting meters spread their theft over the day.
+	// Default 0.01.
+	DailyImbalanceFraction float64
+	// ImbalanceFloor is the smallest unexplained energy in an hour, as a
+	// share of the feeder's typical hourly load over the lookback, that
+	// counts as diversion: when the load falls away (a mining site closed
+	// for good), the transformers' no-load losses stay and must not look
+	// like theft. Default 0.01.
+	ImbalanceFloor float64
+	// LossBands are the physically plausible technical losses of a
+	// distribution feeder by class (the class of its head meter), as shares
+	// of its metered energy. A fitted loss model above its band, or far
+	// above its peers of the class (their median plus three robust standard
+	// deviations, with at least 3 peers), is never accepted as normal: the
+	// feeder is judged against its peers' median (or the band's typical
+	// value) instead, since theft that predates the data would otherwise be
+	// learned as loss. Classes not listed use DefaultLossBand.
+	LossBands map[string]LossBand
+	// ImbalanceCloseAfter is how long a feeder_imbalance may stop holding
+	// before its episode closes: under-reporting meters steal on some days
+	// and not others, and one case per feeder is what an investigator
+	// wants. Default 7 days.
+	ImbalanceCloseAfter time.Duration
 	// ImbalanceHours is how many complete hours the residual must hold.
 	// Default 4.
 	ImbalanceHours int
-	// MaxTechLoss is the largest share of technical losses physically
-	// plausible on a distribution feeder; a fitted loss model above it is
-	// rejected, and without a model, head energy above the meters by more
-	// than this share is diversion. Default 0.15.
-	MaxTechLoss float64
 	// MinFitHours is how many complete hours of history a feeder's loss
 	// model needs. Default 24: one day spans the feeder's whole load range,
 	// night minimum to evening peak, which is what pins the linear and
@@ -109,12 +137,29 @@ type Config struct {
 	// then absorbed it into "losses".
 	MinFitHours int
 
-	// ShortfallTolerance is the share by which metered consumption may
-	// exceed purchases in a settlement period (metering error, purchases
-	// booked just after midnight). Default 0.02.
+	// ShortfallTolerance is the share of a settlement period's metered
+	// consumption that an operator's prepaid deficit at the period's end
+	// must exceed to be reported. Default 0.02.
 	ShortfallTolerance float64
-	// ShortfallMinKWh is the smallest shortfall reported. Default 100 kWh.
+	// ShortfallMinKWh is the smallest deficit reported: one marketplace
+	// transaction's worth. Default 1000 kWh (1 MWh).
 	ShortfallMinKWh float64
+	// SettlementGrace is how long after a settlement period ends a purchase
+	// still counts for it: operators lawfully buy just after midnight for
+	// the evening before. A period is settled once the grace has passed.
+	// Default 2 hours.
+	SettlementGrace time.Duration
+
+	// StuckHours is how many hours in a row a meter must report one
+	// unchanging non-zero reading to be reported as stuck (data_quality).
+	// Default 6.
+	StuckHours int
+	// PeerQuantile: a flat load that its meter's own history shows as
+	// usual is taken for mining only if it is also above this quantile of
+	// what meters of its class typically draw at the same hour (and above
+	// PeerMultiple times their median): a large shop's steady plant is
+	// usual among shops. Default 0.95.
+	PeerQuantile float64
 	// MaxPurchaseMWh is the largest single marketplace transaction allowed.
 	// Default schemas.MaxPurchaseMWh (1 MWh).
 	MaxPurchaseMWh float64
@@ -122,6 +167,24 @@ type Config struct {
 	// CloseAfter is how long a finding may stop holding before its episode
 	// closes; a later recurrence is a new alert. Default 48 hours.
 	CloseAfter time.Duration
+}
+
+// LossBand is a range of technical loss shares.
+type LossBand struct {
+	Min, Typical, Max float64
+}
+
+// DefaultLossBand is the loss band of a distribution feeder: typically 2-6%
+// of the energy delivered; an observer meter on a feeder with no losses
+// reads 0.
+var DefaultLossBand = LossBand{Min: 0, Typical: 0.035, Max: 0.06}
+
+// lossBand returns the loss band of a feeder class.
+func (c *Config) lossBand(class string) LossBand {
+	if b, ok := c.LossBands[class]; ok {
+		return b
+	}
+	return DefaultLossBand
 }
 
 func (c Config) withDefaults() Config {
@@ -136,7 +199,13 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	if c.Lookback == 0 {
-		c.Lookback = 7 * 24 * time.Hour
+		c.Lookback = 28 * 24 * time.Hour
+	}
+	if c.ImbalanceCloseAfter == 0 {
+		c.ImbalanceCloseAfter = 7 * 24 * time.Hour
+	}
+	if c.SettlementGrace == 0 {
+		c.SettlementGrace = 2 * time.Hour
 	}
 	if c.Warmup == 0 {
 		c.Warmup = 24 * time.Hour
@@ -160,11 +229,14 @@ func (c Config) withDefaults() Config {
 	defInt(&c.PlateauMinDiffs, 24)
 	def(&c.PeerMultiple, 3)
 	def(&c.ImbalanceFraction, 0.02)
+	def(&c.DailyImbalanceFraction, 0.01)
+	def(&c.ImbalanceFloor, 0.01)
+	defInt(&c.StuckHours, 6)
+	def(&c.PeerQuantile, 0.95)
 	defInt(&c.ImbalanceHours, 4)
-	def(&c.MaxTechLoss, 0.15)
 	defInt(&c.MinFitHours, 24)
 	def(&c.ShortfallTolerance, 0.02)
-	def(&c.ShortfallMinKWh, 100)
+	def(&c.ShortfallMinKWh, 1000)
 	def(&c.MaxPurchaseMWh, schemas.MaxPurchaseMWh)
 	return c
 }
@@ -182,10 +254,14 @@ func (c Config) Validate() error {
 	for _, x := range []struct {
 		n string
 		d time.Duration
-	}{{"lookback", c.Lookback}, {"warmup", c.Warmup}, {"close after", c.CloseAfter}} {
+	}{{"lookback", c.Lookback}, {"warmup", c.Warmup}, {"close after", c.CloseAfter},
+		{"imbalance close after", c.ImbalanceCloseAfter}, {"settlement grace", c.SettlementGrace}} {
 		if err := hour(x.n, x.d); err != nil {
 			return err
 		}
+	}
+	if c.ReadOverlap < 0 || c.ReadOverlap%time.Hour != 0 || c.ReadOverlap > c.Lookback {
+		return fmt.Errorf("%w: read overlap %s must be a whole number of hours within the lookback", ErrConfig, c.ReadOverlap)
 	}
 	if c.Lookback < 24*time.Hour {
 		return fmt.Errorf("%w: lookback %s is shorter than a day", ErrConfig, c.Lookback)
@@ -203,7 +279,9 @@ func (c Config) Validate() error {
 		{"relative step", c.RelativeStep, 0, 1}, {"min step kW", c.MinStepKW, 0, 1e6}, {"min step share", c.MinStepShare, 0, 100},
 		{"residential max kW", c.ResidentialMaxKW, 0, 1e6}, {"max flat CV", c.MaxFlatCV, 0, 10},
 		{"plateau max jitter", c.PlateauMaxJitter, 0, 1}, {"peer multiple", c.PeerMultiple, 0, 1e3},
-		{"imbalance fraction", c.ImbalanceFraction, 0, 1}, {"max tech loss", c.MaxTechLoss, 0, 1},
+		{"imbalance fraction", c.ImbalanceFraction, 0, 1},
+		{"daily imbalance fraction", c.DailyImbalanceFraction, 0, 1}, {"imbalance floor", c.ImbalanceFloor, 0, 1},
+		{"peer quantile", c.PeerQuantile, 0, 1},
 		{"shortfall tolerance", c.ShortfallTolerance, 0, 1}, {"shortfall min kWh", c.ShortfallMinKWh, 0, 1e12},
 		{"max purchase MWh", c.MaxPurchaseMWh, 0, 1e9},
 	} {
@@ -215,9 +293,15 @@ func (c Config) Validate() error {
 		n string
 		v int
 	}{{"over capacity hours", c.OverCapacityHours}, {"unregistered hours", c.UnregisteredHours},
-		{"imbalance hours", c.ImbalanceHours}, {"min fit hours", c.MinFitHours}, {"plateau min diffs", c.PlateauMinDiffs}} {
+		{"imbalance hours", c.ImbalanceHours}, {"min fit hours", c.MinFitHours}, {"plateau min diffs", c.PlateauMinDiffs},
+		{"stuck hours", c.StuckHours}} {
 		if x.v < 1 || x.v > 24*7 {
 			return fmt.Errorf("%w: %s %d out of 1..168", ErrConfig, x.n, x.v)
+		}
+	}
+	for class, b := range c.LossBands {
+		if !(b.Min >= 0 && b.Min <= b.Typical && b.Typical <= b.Max && b.Max < 1) {
+			return fmt.Errorf("%w: loss band of %q must hold 0 <= min <= typical <= max < 1", ErrConfig, class)
 		}
 	}
 	return nil

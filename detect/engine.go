@@ -28,8 +28,18 @@ type Engine struct {
 	mu     sync.Mutex
 	lastTo time.Time           // where the previous call ended
 	eps    map[string]*episode // open findings by kind and entity
-	// settled purchase periods: operator -> local day start (Unix s) -> sums
-	days map[string]map[int64]daySums
+	// accounts are the operators' prepaid balances as last settled
+	accounts map[string]*account
+	// models are the feeders' loss models of the last local day evaluated
+	models []schemas.LossModel
+	// rowsRead counts the readings read from Series, in all calls
+	rowsRead int64
+	// the feeders' and sites' hours the last call derived anew
+	feederHours []schemas.FeederHour
+	siteHours   []schemas.SiteHour
+	// st is what continuing calls carry over: the grid of hourly readings
+	// and what is derived from it.
+	st *state
 }
 
 // New returns an Engine reading the registry through reg.
@@ -44,7 +54,27 @@ func New(cfg Config, reg Registry, log *zap.Logger) (*Engine, error) {
 		log = zap.NewNop()
 	}
 	return &Engine{cfg: cfg.withDefaults(), reg: reg, log: log.With(zap.String("component", "detect")),
-		eps: map[string]*episode{}, days: map[string]map[int64]daySums{}}, nil
+		eps: map[string]*episode{}, accounts: map[string]*account{}, st: newState()}, nil
+}
+
+// LossModels returns every feeder's loss model as judged for each local day
+// the previous Evaluate reported: the ranking and the feeder page judge
+// energy beyond normal losses with them.
+func (e *Engine) LossModels() []schemas.LossModel {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.models)
+}
+
+// Hours returns the feeders' and sites' hours the last Evaluate derived
+// anew: new hours, and hours a late or corrected reading (or a registry
+// change) changed. Stored, they are the hourly figures the investigator
+// pages show: those the detector judged, exact under redelivery and
+// corrections.
+func (e *Engine) Hours() ([]schemas.FeederHour, []schemas.SiteHour) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.feederHours), slices.Clone(e.siteHours)
 }
 
 // Config returns the engine's configuration with defaults applied.
@@ -71,29 +101,28 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	evalFrom := first
 	if e.lastTo.IsZero() || !from.Equal(e.lastTo) {
 		e.eps = map[string]*episode{}
-		e.days = map[string]map[int64]daySums{}
+		e.accounts = map[string]*account{}
+		e.st = newState()
 		evalFrom = first.Add(-e.cfg.Warmup)
 	}
 	e.lastTo = to
+	e.feederHours, e.siteHours = e.feederHours[:0], e.siteHours[:0]
 	readFrom := e.dayStart(evalFrom.Add(-time.Hour)).Add(-e.cfg.Lookback)
 	started := time.Now()
-	g, err := loadGrid(ctx, src, readFrom, last)
-	if err != nil {
+	if err := e.load(ctx, src, readFrom, last); err != nil {
 		e.lastTo = time.Time{}
+		e.st = newState()
 		return nil, fmt.Errorf("cannot read readings for %s..%s: %w", readFrom.Format(time.RFC3339), last.Format(time.RFC3339), err)
 	}
+	g := e.st.g
 	r := &run{e: e, cfg: &e.cfg, g: g, from: from, to: to,
 		hFirst: g.hourOf(evalFrom) - 1, hReport: g.hourOf(first) - 1, hLast: g.n - 1}
-	r.meta = make([]schemas.Meter, len(g.ids))
-	r.known = make([]bool, len(g.ids))
-	for i, id := range g.ids {
-		r.meta[i], r.known[i] = e.reg.MeterAt(id, last.Add(-time.Nanosecond))
-	}
 	_, off := time.Unix(g.t0, 0).In(e.cfg.Location).Zone()
 	r.off = int64(off)
 	r.lookH = int(e.cfg.Lookback / time.Hour)
+	r.prepare(last)
 
-	for _, step := range []func() error{r.overCapacity, r.unregistered, r.imbalance} {
+	for _, step := range []func() error{r.overCapacity, r.unregistered, r.imbalance, r.quality} {
 		if err := ctx.Err(); err != nil {
 			e.lastTo = time.Time{}
 			return nil, err
@@ -117,6 +146,9 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	for _, k := range keys {
 		ep := e.eps[k]
 		if ep.touched {
+			if ep.refresh != nil {
+				ep.refresh(r, ep)
+			}
 			out = append(out, ep.alert(&e.cfg))
 			ep.touched = false
 		}
@@ -160,8 +192,12 @@ type run struct {
 	hFirst, hReport, hLast int
 	out                    []schemas.Alert
 	owners                 map[string][]schemas.Rig
-	siteCache              []*siteSeries
-	peerCache              map[string][24]float64
+	// the feeders' and sites' series are derived again from these hours
+	// on (prepare); the lists of this call
+	fedFrom, capFrom int
+	fs               []*feederSeries
+	ss               []*siteSeries
+	cbuf             []float64
 }
 
 // hod returns the local hour of day of grid hour h.
@@ -192,12 +228,31 @@ type episode struct {
 	// rule state frozen at detection
 	level, ref, cut float64
 	refOwn          bool
-	hodBase         [24]float64
-	la, lb          float64 // feeder loss model: loss = la*M + lb*M^2
+	usual           [48]float64 // unregistered_load: usual kW by slot (weekday, weekend hours)
+	idle            [24]bool    // unregistered_load: hours the meter is normally idle
+	minedDays       map[int64]bool
+	loss            lossModel // feeder_imbalance, topology_change: the feeder's normal losses
 	model           string
+	related         string                 // topology_change: the other feeder
+	suspects        []schemas.SuspectMeter // feeder_imbalance
+	closeAfter      time.Duration          // 0: Config.CloseAfter
+	// feeder_imbalance re-judges its loss model each local day and re-sums
+	// its figures with it; hours before carryTo (no longer in the grid)
+	// keep the figures they were summed with.
+	modelDay int64
+	carry    sums
+	carryTo  int64
+	call     *run // the call that last resummed the episode
+	// feeder_imbalance: the suspects' blocks of the days before the last
+	// one, and what they were cut with
+	sb    []sblock
+	sbKey suspectKey
 
 	cur, held sums // running, and as of the last held evaluation
 	finish    func(ep *episode, a *schemas.Alert, cfg *Config)
+	// refresh, if set, brings evidence that needs the grid up to date
+	// before the episode is reported.
+	refresh func(r *run, ep *episode)
 }
 
 // sums accumulates an episode's figures hour by hour.
@@ -206,6 +261,7 @@ type sums struct {
 	hours, valid  int
 	ratios        []float64
 	extra         float64
+	end           int64 // purchase_shortfall: the end of the last short period, Unix s
 }
 
 func (s sums) clone() sums {
@@ -249,11 +305,18 @@ func (r *run) step(ep *episode, h int, held bool) {
 		return
 	}
 	ep.fails++
-	if time.Duration(ep.fails)*time.Hour >= r.cfg.CloseAfter {
+	closeAfter := r.cfg.CloseAfter
+	if ep.closeAfter > 0 {
+		closeAfter = ep.closeAfter
+	}
+	if time.Duration(ep.fails)*time.Hour >= closeAfter {
 		// Closed: report it now if this call changed it, and make room for
 		// a later recurrence, which is a new finding.
 		ep.closed = true
 		if ep.touched {
+			if ep.refresh != nil {
+				ep.refresh(r, ep)
+			}
 			r.out = append(r.out, ep.alert(r.cfg))
 		}
 		delete(r.e.eps, ep.key())

@@ -18,6 +18,28 @@ type simSeries struct{ s *sim.Scenario }
 func (x simSeries) MeterReadings(ctx context.Context, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
 	iv := x.s.Interval()
 	var buf []schemas.Reading
+	// Readings come a meter at a time, as from a store ordered by meter
+	// and time: a chunk per meter for every block of steps.
+	const block = 8
+	type chunk struct {
+		ts  []time.Time
+		kwh []float64
+		iv  []int32
+	}
+	var order []string
+	chunks := map[string]*chunk{}
+	flush := func() error {
+		for _, id := range order {
+			c := chunks[id]
+			if err := fn(id, c.ts, c.kwh, c.iv); err != nil {
+				return err
+			}
+			c.ts, c.kwh, c.iv = c.ts[:0], c.kwh[:0], c.iv[:0]
+		}
+		order = order[:0]
+		return ctx.Err()
+	}
+	n := 0
 	last := map[string]int{}
 	for step := 0; step < x.s.Steps(); step++ {
 		end := x.s.Start().Add(iv * time.Duration(step+1))
@@ -34,12 +56,40 @@ func (x simSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fun
 			if last[r.MeterID] != i {
 				continue
 			}
-			if err := fn(r.MeterID, []time.Time{r.TS}, []float64{r.KWh}, []int32{r.IntervalS}); err != nil {
+			c := chunks[r.MeterID]
+			if c == nil {
+				c = &chunk{}
+				chunks[r.MeterID] = c
+			}
+			if len(c.ts) == 0 {
+				order = append(order, r.MeterID)
+			}
+			c.ts, c.kwh, c.iv = append(c.ts, r.TS), append(c.kwh, r.KWh), append(c.iv, r.IntervalS)
+		}
+		if n++; n%block == 0 {
+			if err := flush(); err != nil {
 				return err
 			}
 		}
 	}
-	return ctx.Err()
+	return flush()
+}
+
+func (x simSeries) ReadingSpan(context.Context) (time.Time, time.Time, error) {
+	return x.s.Start().Add(x.s.Interval()), x.s.End(), nil
+}
+
+func (x simSeries) MeterReadingsOf(ctx context.Context, ids []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	return x.MeterReadings(ctx, from, to, func(id string, ts []time.Time, kwh []float64, iv []int32) error {
+		if !want[id] {
+			return nil
+		}
+		return fn(id, ts, kwh, iv)
+	})
 }
 
 func (x simSeries) Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error) {
@@ -50,6 +100,21 @@ func (x simSeries) Purchases(ctx context.Context, from, to time.Time) ([]schemas
 		}
 	}
 	return out, nil
+}
+
+func (x simSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error) {
+	want := map[string]bool{}
+	for _, id := range meterIDs {
+		want[id] = true
+	}
+	out := map[string]float64{}
+	err := x.MeterReadings(ctx, time.Unix(0, 0), t, func(id string, _ []time.Time, kwh []float64, _ []int32) error {
+		if want[id] {
+			out[id] += kwh[0]
+		}
+		return nil
+	})
+	return out, err
 }
 
 // BenchmarkEvaluateDay measures one live evaluation of a simulated day on a

@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"context"
 	"math"
 	"strings"
 	"time"
@@ -27,14 +26,38 @@ type grid struct {
 	// the flatness of a load measured inside the hour.
 	dsq [][]float32
 	dn  [][]uint8
+	// The reading before the next one read of each meter, for its
+	// difference: set before each read, advanced as it goes.
+	lastTS  []int64
+	lastKWh []float64
+	lastIV  []int32
+	// seen is the end of each meter's latest reading read (Unix s): a
+	// meter none of whose readings end inside the grid is not in it.
+	seen []int64
+	// The latest reading of each meter ending at or before anchorAt: the
+	// predecessor of the first one the next incremental read books.
+	anchorAt int64
+	aTS      []int64
+	aKWh     []float64
+	aIV      []int32
 }
 
 const hourS = 3600
 
 func newGrid(from, to time.Time) *grid {
 	t0 := from.Unix()
-	return &grid{t0: t0, n: int((to.Unix() - t0) / hourS), idx: map[string]int32{}}
+	return &grid{t0: t0, n: int((to.Unix() - t0) / hourS), idx: map[string]int32{}, anchorAt: math.MinInt64}
 }
+
+// fromAnchors makes each meter's anchor the predecessor of the next reading
+// read; forget makes the next reading of meter mi have none.
+func (g *grid) fromAnchors() {
+	copy(g.lastTS, g.aTS)
+	copy(g.lastKWh, g.aKWh)
+	copy(g.lastIV, g.aIV)
+}
+
+func (g *grid) forget(mi int32) { g.lastTS[mi] = math.MinInt64 }
 
 func (g *grid) hourTime(h int) time.Time { return time.Unix(g.t0+int64(h)*hourS, 0).UTC() }
 
@@ -55,11 +78,39 @@ func (g *grid) meter(id string) int32 {
 	g.cov = append(g.cov, make([]uint16, g.n))
 	g.dsq = append(g.dsq, make([]float32, g.n))
 	g.dn = append(g.dn, make([]uint8, g.n))
+	g.lastTS = append(g.lastTS, math.MinInt64)
+	g.lastKWh = append(g.lastKWh, 0)
+	g.lastIV = append(g.lastIV, 0)
+	g.seen = append(g.seen, math.MinInt64)
+	g.aTS = append(g.aTS, math.MinInt64)
+	g.aKWh = append(g.aKWh, 0)
+	g.aIV = append(g.aIV, 0)
 	return i
 }
 
 func (g *grid) add(id string, ts []time.Time, kwh []float64, iv []int32) {
-	mi := g.meter(id)
+	g.addWindow(g.meter(id), ts, kwh, iv, bookAll)
+}
+
+// booking says which parts of a meter's readings a read books into the
+// grid: the readings up to after are context only (the predecessor a later
+// reading's difference needs); a reading after that books its energy and
+// its difference into hours [lo, hi), and one after fresh into any hour.
+// A first load books everything; an incremental read books the new
+// readings and re-books the hours it re-reads; re-reading one hour books
+// only that hour.
+type booking struct {
+	after, fresh int64 // Unix s
+	lo, hi       int   // grid hours
+}
+
+var bookAll = booking{after: math.MinInt64, fresh: math.MinInt64, lo: 0, hi: math.MaxInt}
+
+func (b *booking) books(ts int64, h int) bool {
+	return ts > b.after && (ts > b.fresh || h >= b.lo && h < b.hi)
+}
+
+func (g *grid) addWindow(mi int32, ts []time.Time, kwh []float64, iv []int32, bk booking) {
 	e, cov := g.e[mi], g.cov[mi]
 	end := g.t0 + int64(g.n)*hourS
 	for k, t := range ts {
@@ -69,13 +120,19 @@ func (g *grid) add(id string, ts []time.Time, kwh []float64, iv []int32) {
 		}
 		hi := t.Unix()
 		lo := hi - s
-		if hi <= g.t0 || lo >= end || kwh[k] < 0 || math.IsNaN(kwh[k]) {
+		g.seen[mi] = max(g.seen[mi], hi)
+		pt, pk, pv := g.lastTS[mi], g.lastKWh[mi], g.lastIV[mi]
+		g.lastTS[mi], g.lastKWh[mi], g.lastIV[mi] = hi, kwh[k], iv[k]
+		if hi <= g.anchorAt && hi > g.aTS[mi] {
+			g.aTS[mi], g.aKWh[mi], g.aIV[mi] = hi, kwh[k], iv[k]
+		}
+		if hi <= g.t0 || lo >= end || kwh[k] < 0 || math.IsNaN(kwh[k]) || hi <= bk.after {
 			continue
 		}
-		if k > 0 && iv[k-1] == iv[k] && s < hourS && hi-ts[k-1].Unix() == s && kwh[k-1] >= 0 && hi-1 >= g.t0 && hi-1 < end {
+		if pv == iv[k] && s < hourS && hi-pt == s && pk >= 0 && hi-1 >= g.t0 && hi-1 < end {
 			h := (hi - 1 - g.t0) / hourS
-			if g.dn[mi][h] < math.MaxUint8 {
-				d := (kwh[k] - kwh[k-1]) * hourS / float64(s)
+			if bk.books(hi, int(h)) && g.dn[mi][h] < math.MaxUint8 {
+				d := (kwh[k] - pk) * hourS / float64(s)
 				g.dsq[mi][h] += float32(d * d)
 				g.dn[mi][h]++
 			}
@@ -84,12 +141,66 @@ func (g *grid) add(id string, ts []time.Time, kwh []float64, iv []int32) {
 			b := min(hi, (floorDiv(a-g.t0, hourS)+1)*hourS+g.t0)
 			if a >= g.t0 && a < end {
 				h := (a - g.t0) / hourS
-				e[h] += float32(kwh[k] * float64(b-a) / float64(s))
-				cov[h] = uint16(min(hourS, int64(cov[h])+b-a))
+				if bk.books(hi, int(h)) {
+					e[h] += float32(kwh[k] * float64(b-a) / float64(s))
+					cov[h] = uint16(min(hourS, int64(cov[h])+b-a))
+				}
 			}
 			a = b
 		}
 	}
+}
+
+// zero clears meter mi's hours [lo, hi).
+func (g *grid) zero(mi int32, lo, hi int) {
+	lo, hi = max(lo, 0), min(hi, g.n)
+	if lo >= hi {
+		return
+	}
+	clear(g.e[mi][lo:hi])
+	clear(g.cov[mi][lo:hi])
+	clear(g.dsq[mi][lo:hi])
+	clear(g.dn[mi][lo:hi])
+}
+
+// slide moves the grid to cover [from, to): hours before from are dropped,
+// new hours at the end start empty. from must not be before the grid's
+// start; a meter keeps its index.
+func (g *grid) slide(from, to time.Time) {
+	d := int((from.Unix() - g.t0) / hourS)
+	n := int((to.Unix() - from.Unix()) / hourS)
+	for mi := range g.ids {
+		g.e[mi] = resize(g.e[mi], d, n)
+		g.cov[mi] = resize(g.cov[mi], d, n)
+		g.dsq[mi] = resize(g.dsq[mi], d, n)
+		g.dn[mi] = resize(g.dn[mi], d, n)
+	}
+	g.t0, g.n = from.Unix(), n
+}
+
+// resize drops the first d values of v and makes it n long, new values
+// zero; it reuses v's array when that holds them.
+func resize[T any](v []T, d, n int) []T {
+	if d > 0 {
+		if d >= len(v) {
+			v = v[:0]
+		} else {
+			copy(v, v[d:])
+			v = v[:len(v)-d]
+		}
+	}
+	if n <= len(v) {
+		return v[:n]
+	}
+	if n <= cap(v) {
+		old := len(v)
+		v = v[:n]
+		clear(v[old:])
+		return v
+	}
+	out := make([]T, n, n+n/8+24)
+	copy(out, v)
+	return out
 }
 
 func floorDiv(a, b int64) int64 {
@@ -98,15 +209,6 @@ func floorDiv(a, b int64) int64 {
 		q--
 	}
 	return q
-}
-
-func loadGrid(ctx context.Context, src Series, from, to time.Time) (*grid, error) {
-	g := newGrid(from, to)
-	err := src.MeterReadings(ctx, from, to, func(id string, ts []time.Time, kwh []float64, iv []int32) error {
-		g.add(id, ts, kwh, iv)
-		return nil
-	})
-	return g, err
 }
 
 // power returns the mean kW of meter mi over hour h and whether at least

@@ -22,6 +22,13 @@ type Series interface {
 	MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error
 	// Purchases returns the marketplace purchases with ts in [from, to).
 	Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error)
+	// MeterReadingsOf is MeterReadings for the given meters only: the
+	// engine reads again the hours ingest marked late.
+	MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error
+	// MeterTotalsBefore returns, for each of the given meters that has
+	// readings with ts <= t, their total energy at their latest versions:
+	// the opening of an operator's prepaid account.
+	MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error)
 }
 
 // Registry is the registry view the Engine needs. *registry.Index
@@ -119,6 +126,12 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
+	return m.each(ctx, ids, from, to, fn)
+}
+
+// each calls fn with the readings in (from, to] of each of ids, in order;
+// the caller holds the read lock.
+func (m *MemSeries) each(ctx context.Context, ids []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
 	f, e := from.UnixNano(), to.UnixNano()
 	var ts []time.Time
 	for k, id := range ids {
@@ -126,6 +139,9 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 			return ctx.Err()
 		}
 		mm := m.meters[id]
+		if mm == nil {
+			continue
+		}
 		i := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > f })
 		j := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > e })
 		if i >= j {
@@ -140,6 +156,39 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 		}
 	}
 	return nil
+}
+
+// MeterReadingsOf implements Series.
+func (m *MemSeries) MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ids := slices.Clone(meterIDs)
+	slices.Sort(ids)
+	return m.each(ctx, ids, from, to, fn)
+}
+
+// MeterTotalsBefore implements Series.
+func (m *MemSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := map[string]float64{}
+	e := t.UnixNano()
+	for _, id := range meterIDs {
+		mm := m.meters[id]
+		if mm == nil {
+			continue
+		}
+		j := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > e })
+		if j == 0 {
+			continue
+		}
+		var sum float64
+		for _, v := range mm.kwh[:j] {
+			sum += v
+		}
+		out[id] = sum
+	}
+	return out, ctx.Err()
 }
 
 // Purchases implements Series, ordered by ts then tx_id.
@@ -159,4 +208,25 @@ func (m *MemSeries) Purchases(ctx context.Context, from, to time.Time) ([]schema
 		return strings.Compare(a.TxID, b.TxID)
 	})
 	return out, ctx.Err()
+}
+
+// ReadingSpan returns the earliest and latest reading times stored, zero
+// when there are none.
+func (m *MemSeries) ReadingSpan(context.Context) (from, to time.Time, err error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var lo, hi int64
+	for _, mm := range m.meters {
+		if len(mm.ts) == 0 {
+			continue
+		}
+		if lo == 0 || mm.ts[0] < lo {
+			lo = mm.ts[0]
+		}
+		hi = max(hi, mm.ts[len(mm.ts)-1])
+	}
+	if lo == 0 {
+		return time.Time{}, time.Time{}, nil
+	}
+	return time.Unix(0, lo).UTC(), time.Unix(0, hi).UTC(), nil
 }

@@ -4,70 +4,49 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
+
+	"gonum.org/v1/gonum/stat"
 
 	"github.com/rigwatch/rigwatch/schemas"
-	"gonum.org/v1/gonum/stat"
 )
-
-// hodBaseline is a meter's own load by local hour of day over the lookback
-// before one local day: the median and the largest hourly kW seen at each
-// hour, and on how many days.
-type hodBaseline struct {
-	med, max [24]float64
-	n        [24]int
-}
-
-func (r *run) hodBaseline(mi int32, ds int, buf [][]float64) hodBaseline {
-	var b hodBaseline
-	for i := range buf {
-		buf[i] = buf[i][:0]
-	}
-	for h := max(ds-r.lookH, 0); h < ds; h++ {
-		if p, ok := r.g.power(mi, h); ok {
-			buf[r.hod(h)] = append(buf[r.hod(h)], p)
-		}
-	}
-	for i := range 24 {
-		b.n[i] = len(buf[i])
-		if b.n[i] > 0 {
-			b.med[i] = medianOf(buf[i])
-			b.max[i] = slices.Max(buf[i])
-		}
-	}
-	return b
-}
 
 // unregistered raises unregistered_load on meters with no active registered
 // rigs behind them: customer meters, and site meters while their site's
-// registered capacity is zero. Mining shows as a step to a flat plateau of
-// whole machines (about 3 kW each) that does not follow the hour of day:
+// registered capacity is zero. Mining is a step to a flat plateau of whole
+// machines (about 3 kW each) that runs round the clock or at night, on
+// weekdays and weekends alike; a business's load follows its opening hours
+// and its calendar. So:
 //
 //   - own history: for UnregisteredHours in a row the meter draws at least
-//     max(MinStepKW, MinStepShare x its usual load) more than the most it drew at the same local hour on any day
-//     of the lookback, and the step above its usual load at that hour is
-//     flat (coefficient of variation at most MaxFlatCV). A legitimately flat
-//     load (a 3-shift plant, a hospital, a cold store) is in its own history
-//     and does not step; mining started at night or paused for the evening
-//     peak steps all the same at night.
+//     max(MinStepKW, MinStepShare x its usual load) more than the most it
+//     drew at that hour on any day of the lookback (four weeks: a closed or
+//     quiet week does not hide its normal level), the step above its usual
+//     load for that hour of a weekday or a weekend day flat (coefficient of
+//     variation at most MaxFlatCV), and, for a meter that is not a
+//     household's, present in at least two hours at which the meter is
+//     normally idle: a business returning from a holiday steps up in its
+//     opening hours, machines step up at night too.
 //   - no usable history (mining already running when the data starts): a
-//     residential meter holding a flat level above ResidentialMaxKW, more
-//     than a household connection supplies, for UnregisteredHours.
-//   - no usable history, a commercial or residential meter on a plateau of
-//     machines (see plateau): every hour at least 3 x MinStepKW and
-//     PeerMultiple x its class's typical draw at that hour, flat hour to
-//     hour, and with a sub-hourly jitter under PlateauMaxJitter of the
-//     level. Shops' and homes' night loads are as present at night but
-//     move between readings; ASICs do not. This catches mining running
-//     when the data starts, round the clock or at night only.
-//   - whatever its history, a commercial meter whose last 24 hours all hold at least 70% of their peak and at
-//     least 3 x MinStepKW, with hour-to-hour changes (median) under 0.6% of
-//     the level: machines, not people or thermostats (shops follow business
-//     hours, cold stores cycle).
+//     commercial or residential meter on a plateau of machines (plateau):
+//     every hour at least 3 x MinStepKW, PeerMultiple x what its class
+//     typically draws then and above its class's PeerQuantile (a large
+//     shop's steady plant is usual among shops), flat hour to hour and
+//     within the hour (jitter under PlateauMaxJitter: ASICs do not move
+//     between readings, people and thermostats do).
+//   - a commercial meter whose last 24 hours are flat round the clock at
+//     such a level (flatDay), whatever its history.
+//   - a residential meter holding a flat level above ResidentialMaxKW, more
+//     than a household connection supplies.
 //   - a site meter whose registered rigs are all inactive drawing a flat
 //     MinStepKW or more.
 //
-// The excess is the energy above the meter's usual load at each hour (its
-// own median before the onset, or its class peers' without history).
+// A step down is never mining, and hours in which a meter repeats one
+// reading (stuck) are not judged at all (quality reports them). An open
+// finding is re-judged each local day against a baseline that grows with
+// the history, leaving out only the days on which it held: when the extra
+// load is gone, or turns out to follow the meter's own business hours, it
+// closes.
 func (r *run) unregistered() error {
 	g := r.g
 	K := r.cfg.UnregisteredHours
@@ -75,8 +54,7 @@ func (r *run) unregistered() error {
 	for _, s := range r.sites() {
 		capOf[s.mi] = s
 	}
-	buf := make([][]float64, 24)
-	p := make([]float64, g.n)
+	var win []float64
 	for mi32 := range g.ids {
 		mi := int32(mi32)
 		m := r.meta[mi]
@@ -87,36 +65,13 @@ func (r *run) unregistered() error {
 		if m.Role != schemas.RoleCustomer && site == nil {
 			continue
 		}
-		for h := range g.n {
-			if v, ok := g.power(mi, h); ok {
-				p[h] = v
-			} else {
-				p[h] = math.NaN()
-			}
-		}
+		p := kw{g, mi}
 		zeroCap := func(h int) bool { return site == nil || site.c[h] <= 0 }
 		id := g.ids[mi]
-		var base hodBaseline
-		baseDay := -1 << 30
+		household := m.Class == schemas.ClassResidential
 		for h := r.hFirst; h <= r.hLast; h++ {
-			ep := r.episode(schemas.KindUnregisteredLoad, id, "")
-			if ep != nil {
-				ep.cur.hours++
-				held := 0
-				if !math.IsNaN(p[h]) && zeroCap(h) {
-					ep.cur.valid++
-					ep.cur.obs += p[h]
-					ep.cur.exp += ep.hodBase[r.hod(h)]
-					if p[h]-ep.hodBase[r.hod(h)] >= ep.cut {
-						ep.cur.extra++
-					}
-				}
-				for k := max(h-23, 0); k <= h; k++ {
-					if !math.IsNaN(p[k]) && zeroCap(k) && p[k]-ep.hodBase[r.hod(k)] >= ep.cut {
-						held++
-					}
-				}
-				r.step(ep, h, held >= 3)
+			if ep := r.episode(schemas.KindUnregisteredLoad, id, ""); ep != nil {
+				r.holdUnregistered(ep, mi, p, h, zeroCap, household)
 				continue
 			}
 			if h-K+1 < 0 {
@@ -124,48 +79,48 @@ func (r *run) unregistered() error {
 			}
 			ok := true
 			for k := h - K + 1; k <= h && ok; k++ {
-				ok = !math.IsNaN(p[k]) && zeroCap(k)
+				ok = zeroCap(k)
 			}
 			if !ok {
 				continue
 			}
-			win := p[h-K+1 : h+1]
-			var hb [24]float64
+			win = p.window(win, h-K+1, h)
+			if slices.ContainsFunc(win, math.IsNaN) {
+				continue
+			}
+			// Every rule below needs a step of MinStepKW in every hour or
+			// a plateau of three times it: most meters end here.
+			if slices.Min(win) < r.cfg.MinStepKW && medianOf(win) < 3*r.cfg.MinStepKW {
+				continue
+			}
+			var base baseline
+			var usual func(k int) float64
 			rule := ""
+			var why []string
 			switch {
 			case site != nil:
 				if slices.Min(win) >= r.cfg.MinStepKW && cv(win) <= r.cfg.MaxFlatCV {
 					rule = "site_without_active_rigs"
+					usual = func(int) float64 { return 0 }
+					why = append(why, fmt.Sprintf("a flat %.0f kW at a site whose registered rigs are all inactive", stat.Mean(win, nil)))
 				}
 			default:
-				if ds := r.dayOf(h); ds != baseDay {
-					base, baseDay = r.hodBaseline(mi, ds, buf), ds
-				}
-				steps := make([]float64, 0, K)
-				own := true
-				for k := h - K + 1; k <= h && own; k++ {
-					j := r.hod(k)
-					own = base.n[j] >= 3 && p[k]-base.max[j] >= math.Max(r.cfg.MinStepKW, r.cfg.MinStepShare*base.med[j])
-					steps = append(steps, p[k]-base.med[j])
-				}
-				if own && cv(steps) <= r.cfg.MaxFlatCV {
-					rule, hb = "own_history", base.med
+				base = r.baselineOf(mi, r.dayOf(h))
+				// A meter labelled residential whose own usual load is more
+				// than a household draws is a building: judged as one.
+				hh := household && base.peak() <= r.cfg.ResidentialMaxKW
+				if w, ok := r.ownStep(&base, p, h, hh); ok {
+					rule, why = "own_history", w
+					b := base
+					usual = func(k int) float64 { return b.usual(r, k) }
 					break
 				}
-				if (m.Class == schemas.ClassCommercial || m.Class == schemas.ClassResidential) && p[h] >= 3*r.cfg.MinStepKW {
-					if peers := r.classPeers(m.Class, r.dayOf(h)); r.plateau(mi, p, h, peers) {
-						rule, hb = "flat_plateau", peers
-						break
+				if m.Class == schemas.ClassCommercial || household {
+					peers := r.classPeers(m.Class, r.dayOf(h))
+					if w, ok := r.predating(mi, p, h, &peers); ok {
+						rule, why = "predating", w
+						usual = func(k int) float64 { return peers.med[r.hod(k)] }
 					}
-				}
-				if fw := 24; m.Class == schemas.ClassCommercial && h >= fw-1 && r.flatDay(p[h-fw+1:h+1]) {
-					rule = "flat_round_the_clock"
-					hb = r.classPeers(m.Class, r.dayOf(h))
-					break
-				}
-				if m.Class == schemas.ClassResidential && slices.Min(win) >= r.cfg.ResidentialMaxKW && cv(win) <= r.cfg.MaxFlatCV {
-					rule = "above_household_supply"
-					hb = r.classPeers(m.Class, r.dayOf(h))
 				}
 			}
 			if rule == "" {
@@ -173,37 +128,195 @@ func (r *run) unregistered() error {
 			}
 			var level float64
 			for k := h - K + 1; k <= h; k++ {
-				level += p[k] - hb[r.hod(k)]
+				level += p.at(k) - usual(k)
 			}
 			level /= float64(K)
+			if level < r.cfg.MinStepKW {
+				continue // a step down, or too small to be machines, is never mining
+			}
 			cut := level / 2
 			k := h - K + 1
-			for k > 0 && zeroCap(k-1) && (math.IsNaN(p[k-1]) || p[k-1]-hb[r.hod(k-1)] >= cut) {
+			for k > 0 && zeroCap(k-1) && (math.IsNaN(p.at(k-1)) || p.at(k-1)-usual(k-1) >= cut) {
 				k--
 			}
-			for k < h && math.IsNaN(p[k]) {
+			if rule == "predating" {
+				// Machines that pause every day ran on the days before too:
+				// walk back day by day while a day holds the plateau.
+				for k-24 >= 0 {
+					n := 0
+					for j := k - 24; j < k; j++ {
+						if zeroCap(j) && !math.IsNaN(p.at(j)) && p.at(j)-usual(j) >= cut {
+							n++
+						}
+					}
+					if n < K {
+						break
+					}
+					k -= 24
+				}
+				for k > 0 && zeroCap(k-1) && (math.IsNaN(p.at(k-1)) || p.at(k-1)-usual(k-1) >= cut) {
+					k--
+				}
+			}
+			for k < h && math.IsNaN(p.at(k)) {
 				k++
 			}
 			a := r.meterAlert(mi)
-			ep = r.open(schemas.KindUnregisteredLoad, id, "", h, g.t0+int64(k)*hourS, a)
-			ep.level, ep.cut, ep.hodBase, ep.model = level, cut, hb, rule
-			ep.base.Evidence = map[string]any{"class": m.Class, "role": m.Role}
+			ep := r.open(schemas.KindUnregisteredLoad, id, "", h, g.t0+int64(k)*hourS, a)
+			ep.level, ep.cut, ep.model = level, cut, rule
+			// The usual load the finding measures the extra from, by hour
+			// of a weekday and of a weekend day.
+			for j := r.dayOf(h) - 24*7; j < r.dayOf(h)+24; j++ {
+				if j >= 0 {
+					ep.usual[r.slot(j)] = usual(j)
+				}
+			}
+			for j := range 24 {
+				ep.idle[j] = base.idle[j] || household || rule != "own_history"
+			}
+			ep.base.Evidence = map[string]any{"class": m.Class, "role": m.Role, "mining_like": why}
 			ep.finish = finishUnregistered
 			for j := k; j <= h; j++ {
 				ep.cur.hours++
-				if !math.IsNaN(p[j]) && zeroCap(j) {
+				if !math.IsNaN(p.at(j)) && zeroCap(j) {
 					ep.cur.valid++
-					ep.cur.obs += p[j]
-					ep.cur.exp += hb[r.hod(j)]
-					if p[j]-hb[r.hod(j)] >= cut {
+					ep.cur.obs += p.at(j)
+					ep.cur.exp += ep.usual[r.slot(j)]
+					if p.at(j)-ep.usual[r.slot(j)] >= cut {
 						ep.cur.extra++ // hours carrying the step
 					}
 				}
 			}
+			ep.minedDays = map[int64]bool{r.tick(r.dayOf(h) - 1): true}
 			r.step(ep, h, true)
 		}
 	}
 	return nil
+}
+
+// ownStep reports whether the UnregisteredHours ending at h step up from
+// the meter's own history (see unregistered), and why.
+func (r *run) ownStep(b *baseline, p kw, h int, household bool) ([]string, bool) {
+	K := r.cfg.UnregisteredHours
+	steps := make([]float64, 0, K)
+	idle := 0
+	var above float64
+	// Enough history to know the meter's normal: two days of the hour for
+	// a household (no household steps up by machines' kilowatts), five for
+	// a business (most of its week). A business
+	// whose history has no daily shape (closed, or running round the
+	// clock) is judged on a whole day below.
+	minDays := 2
+	if !household {
+		minDays = 5
+	}
+	for k := h - K + 1; k <= h; k++ {
+		j := r.hod(k)
+		u := b.usual(r, k)
+		if b.n[j] < minDays || p.at(k)-b.max[j] < math.Max(r.cfg.MinStepKW, r.cfg.MinStepShare*u) {
+			return nil, false
+		}
+		steps = append(steps, p.at(k)-u)
+		above += p.at(k) - b.max[j]
+		if b.idle[j] {
+			idle++
+		}
+	}
+	if cv(steps) > r.cfg.MaxFlatCV {
+		return nil, false
+	}
+	if !household && !b.shaped {
+		// No daily shape in its history (a closed building, a cold store):
+		// its idle hours are unknown, and only a step round the clock is
+		// mining-like.
+		for k := h - 23; k <= h-K; k++ {
+			j := r.hod(k)
+			if k < 0 || math.IsNaN(p.at(k)) || b.n[j] < minDays || p.at(k)-b.max[j] < math.Max(r.cfg.MinStepKW, r.cfg.MinStepShare*b.usual(r, k)) {
+				return nil, false
+			}
+			steps = append(steps, p.at(k)-b.usual(r, k))
+		}
+		if cv(steps) > r.cfg.MaxFlatCV {
+			return nil, false
+		}
+		idle = 24
+	} else if !household && idle < 2 {
+		return nil, false
+	}
+	days := 0
+	for j := range 24 {
+		days = max(days, b.n[j])
+	}
+	why := []string{
+		fmt.Sprintf("a step of %.0f kW above its usual use for the hour and kind of day, %.0f kW above the most it drew at those hours on any of the previous %d days", stat.Mean(steps, nil), above/float64(K), days),
+		fmt.Sprintf("flat: the extra load varies by %.0f%% from hour to hour", 100*cv(steps)),
+	}
+	switch {
+	case !household && !b.shaped:
+		why = append(why, "present round the clock for 24 hours")
+	case !household:
+		why = append(why, fmt.Sprintf("present in %d hours at which the meter is normally idle (a business steps up in its opening hours, machines at night too)", idle))
+	}
+	return why, true
+}
+
+// ruleHolds reports whether the rule that opened a finding without a step
+// in its history still holds at hour h: the load is still the plateau of
+// machines.
+func (r *run) ruleHolds(ep *episode, mi int32, p kw, h int) bool {
+	peers := r.classPeers(r.meta[mi].Class, r.dayOf(h))
+	_, ok := r.predating(mi, p, h, &peers)
+	return ok
+}
+
+// holdUnregistered carries an open unregistered_load finding over hour h.
+// One opened on the meter's own history holds while, in the last 24 hours,
+// the meter drew the step over its usual load in at least 3 hours (for a
+// meter not a household's, one of them an idle hour); each local day its
+// usual load is re-judged over the lookback without the days on which the
+// finding held. One opened without history holds while its rule still
+// finds the plateau of machines: a building whose closed holiday looked
+// flat shows its opening hours again.
+func (r *run) holdUnregistered(ep *episode, mi int32, p kw, h int, zeroCap func(int) bool, household bool) {
+	ds := r.dayOf(h)
+	if day := r.tick(ds - 1); ep.model == "own_history" && day != ep.modelDay {
+		ep.modelDay = day
+		b := r.meterBaseline(mi, p, ds, func(d int) bool { return ep.minedDays[r.tick(d-1)] })
+		for k := ds - 24*7; k < ds; k++ {
+			if k >= 0 && b.nmed[r.slot(k)] >= 2 {
+				ep.usual[r.slot(k)] = b.med[r.slot(k)]
+			}
+		}
+		if !household {
+			ep.idle = b.idle
+		}
+	}
+	ep.cur.hours++
+	if !math.IsNaN(p.at(h)) && zeroCap(h) {
+		ep.cur.valid++
+		ep.cur.obs += p.at(h)
+		ep.cur.exp += ep.usual[r.slot(h)]
+		if p.at(h)-ep.usual[r.slot(h)] >= ep.cut {
+			ep.cur.extra++
+		}
+	}
+	held, idle := 0, 0
+	for k := max(h-23, 0); k <= h; k++ {
+		if !math.IsNaN(p.at(k)) && zeroCap(k) && p.at(k)-ep.usual[r.slot(k)] >= ep.cut {
+			held++
+			if ep.idle[r.hod(k)] {
+				idle++
+			}
+		}
+	}
+	ok := held >= 3 && idle >= 1
+	if ep.model == "predating" {
+		ok = r.ruleHolds(ep, mi, p, h)
+	}
+	if ok {
+		ep.minedDays[r.tick(ds-1)] = true
+	}
+	r.step(ep, h, ok)
 }
 
 // cv is the coefficient of variation of v (0 for a single value).
@@ -216,55 +329,6 @@ func cv(v []float64) float64 {
 		return math.Inf(1)
 	}
 	return s / m
-}
-
-// classPeers returns the typical load of a meter class at each local hour
-// over the lookback before local day ds: the median, over a fixed sample of
-// the class's customer meters, of their own median kW at that hour.
-func (r *run) classPeers(class string, ds int) [24]float64 {
-	key := fmt.Sprint(class, ds)
-	if v, ok := r.peerCache[key]; ok {
-		return v
-	}
-	if r.peerCache == nil {
-		r.peerCache = map[string][24]float64{}
-	}
-	var ms []int32
-	for mi := range r.g.ids {
-		if r.known[mi] && r.meta[mi].Role == schemas.RoleCustomer && r.meta[mi].Class == class {
-			ms = append(ms, int32(mi))
-		}
-	}
-	slices.SortFunc(ms, func(a, b int32) int { return cmpStr(r.g.ids[a], r.g.ids[b]) })
-	stride := max(1, len(ms)/200)
-	buf := make([][]float64, 24)
-	meds := make([][]float64, 24)
-	for i := 0; i < len(ms); i += stride {
-		b := r.hodBaseline(ms[i], ds, buf)
-		for j := range 24 {
-			if b.n[j] > 0 {
-				meds[j] = append(meds[j], b.med[j])
-			}
-		}
-	}
-	var v [24]float64
-	for j := range 24 {
-		if len(meds[j]) > 0 {
-			v[j] = medianOf(meds[j])
-		}
-	}
-	r.peerCache[key] = v
-	return v
-}
-
-func cmpStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func finishUnregistered(ep *episode, a *schemas.Alert, cfg *Config) {
@@ -310,90 +374,115 @@ func finishUnregistered(ep *episode, a *schemas.Alert, cfg *Config) {
 	if a.Oblast != "" {
 		where += ", " + a.Oblast
 	}
-	a.Summary = fmt.Sprintf("%s %s has carried a flat extra load of %.0f kW (about %.0f mining rigs) %s since %s local time: %s above its normal use, worth %s.",
-		who, where, ep.level, math.Max(1, rigs), pattern, localTime(a.WindowStart, cfg.Location), fmtKWh(excess), fmtKZT(excess*cfg.TariffKZTPerKWh))
+	why := ""
+	if w, ok := ev["mining_like"].([]string); ok && len(w) > 0 {
+		why = " Mining-like: " + strings.Join(w, "; ") + "."
+	}
+	a.Summary = fmt.Sprintf("%s %s has carried a flat extra load of %.0f kW (about %.0f mining rigs) %s since %s local time: %s above its normal use, worth %s.%s",
+		who, where, ep.level, math.Max(1, rigs), pattern, localTime(a.WindowStart, cfg.Location), fmtKWh(excess), fmtKZT(excess*cfg.TariffKZTPerKWh), why)
 }
 
-// plateau reports whether meter mi ends hour h on the plateau of machines,
-// judged without its own history (p is its hourly kW):
-//
-//   - every hour of the window metered, each at least 3 x MinStepKW (a
-//     handful of rigs) and at least PeerMultiple x the class's typical
-//     draw at that local hour;
-//   - the hourly means flat (CV at most PlateauMaxJitter): a plateau, not a
-//     ramp or a cycle;
-//   - the sub-hourly jitter at most PlateauMaxJitter of the level, over a
-//     window of at least UnregisteredHours widened until it holds
-//     PlateauMinDiffs reading-to-reading differences.
-//
-// The jitter is what tells machines from people: a shop's night load of
-// refrigeration and lighting, or a household, is just as present at night
-// but moves between readings; a load of ASICs does not. Meters read once
-// an hour give no jitter within the hour, and successive hourly means
-// then stand in for it.
-func (r *run) plateau(mi int32, p []float64, h int, peers [24]float64) bool {
+// predating reports whether meter mi's last seven days show machines that
+// were running before them (mining under way when the data starts, which
+// its own history cannot show as a step), and why. Each of the seven days
+// holds at least UnregisteredHours at one level L (within 10% of the level
+// of the last UnregisteredHours), at least 3 x MinStepKW, PeerMultiple
+// times what its class typically draws at those hours and above its class's
+// PeerQuantile; its other hours stay below half of L: machines added to a
+// small load, not a building's base under its working hours; and the
+// plateau is steady between readings (jitter at most PlateauMaxJitter:
+// ASICs at fixed clocks do not move, people and thermostats do). Mining
+// round the clock gives 24 such hours a day, at night only ten or so, on
+// weekdays and weekends alike; a shop's steady plant runs under its opening
+// hours, a building's closed holiday is followed by its working days, and a
+// large shop's plant is usual among shops.
+func (r *run) predating(mi int32, p kw, h int, peers *peerProfile) ([]string, bool) {
+	const days = 7
 	K := r.cfg.UnregisteredHours
-	floor := 3 * r.cfg.MinStepKW
-	var sum float64
-	n := 0
-	for k := h; k >= 0 && k > h-24; k-- {
-		v := p[k]
-		if math.IsNaN(v) || !r.g.full(mi, k) || v < floor || v < r.cfg.PeerMultiple*peers[r.hod(k)] {
-			return false
-		}
-		sum += v
-		n++
-		if n < K {
-			continue
-		}
-		win := p[k : h+1]
-		level := sum / float64(n)
-		sd, d := r.g.jitter(mi, k, h)
-		if d == 0 && n >= r.cfg.PlateauMinDiffs+1 {
-			// hourly readings: the hour-to-hour changes are the jitter
-			var sq float64
-			for i := 1; i < len(win); i++ {
-				sq += (win[i] - win[i-1]) * (win[i] - win[i-1])
+	if h < days*24-1 {
+		return nil, false
+	}
+	win := p.window(nil, h-K+1, h)
+	if slices.ContainsFunc(win, math.IsNaN) {
+		return nil, false
+	}
+	L := medianOf(win)
+	if L < 3*r.cfg.MinStepKW {
+		return nil, false
+	}
+	var on []int
+	ratio := math.Inf(1)
+	paused := 0 // days on which the plateau switched off
+	for d := 0; d < days; d++ {
+		n, below, above, between := 0, 0, 0, 0
+		for k := h - 24*d - 23; k <= h-24*d; k++ {
+			v := p.at(k)
+			switch {
+			case math.IsNaN(v):
+			case math.Abs(v-L) <= 0.1*L:
+				j := r.hod(k)
+				if peers.med[j] <= 0 || v < r.cfg.PeerMultiple*peers.med[j] || v <= peers.hi[j] {
+					return nil, false
+				}
+				ratio = math.Min(ratio, v/peers.med[j])
+				on = append(on, k)
+				n++
+			case v < 0.5*L:
+				below++
+			case v > 1.1*L:
+				above++
+			default:
+				between++ // the rest of the load while machines pause
 			}
-			sd, d = math.Sqrt(sq/float64(2*(len(win)-1))), len(win)-1
 		}
-		// Half the differences suffice for a plateau twice as flat: the
-		// estimate's relative error grows as 1/sqrt(d), so a shorter window
-		// needs a lower bar to keep the same margin from loads that move.
-		// This lets 30-minute meters catch a night's mining.
-		switch {
-		case d >= r.cfg.PlateauMinDiffs:
-		case 2*d >= r.cfg.PlateauMinDiffs && sd <= r.cfg.PlateauMaxJitter/2*level:
-		default:
-			continue
+		if between > 4 {
+			return nil, false // a ramp, not machines switched
 		}
-		if cv(win) <= r.cfg.PlateauMaxJitter && sd <= r.cfg.PlateauMaxJitter*level {
-			return true
+		// Hours above the plateau (a business's hours on top of machines)
+		// count only on a day the plateau also switched off: a building's
+		// base never does.
+		if n < K || (above > 0 || between > 0) && below < 2 {
+			return nil, false
 		}
-		if d >= r.cfg.PlateauMinDiffs {
-			return false
+		if below >= 2 {
+			paused++
 		}
 	}
-	return false
-}
-
-// flatDay reports whether hourly values are the plateau of machines: every
-// hour metered, the lowest at least 70% of the highest and at least 3 x
-// MinStepKW, and the median hour-to-hour change under 0.6% of the median
-// level.
-func (r *run) flatDay(day []float64) bool {
-	for _, v := range day {
-		if math.IsNaN(v) {
-			return false
+	// Jitter inside the plateau: an hour whose neighbours are on it too
+	// (the step onto the plateau is booked to its first hour).
+	onSet := map[int]bool{}
+	for _, k := range on {
+		onSet[k] = true
+	}
+	var sq float64
+	nd := 0
+	for _, k := range on {
+		if onSet[k-1] && onSet[k+1] {
+			sq += float64(r.g.dsq[mi][k])
+			nd += int(r.g.dn[mi][k])
 		}
 	}
-	lo, hi := slices.Min(day), slices.Max(day)
-	if lo < 3*r.cfg.MinStepKW || lo < 0.7*hi {
-		return false
+	if nd == 0 {
+		// hourly readings: consecutive plateau hours stand in
+		for i := 1; i < len(on); i++ {
+			if on[i-1]-on[i] == 1 {
+				d := p.at(on[i]) - p.at(on[i-1])
+				sq += d * d
+				nd++
+			}
+		}
 	}
-	d := make([]float64, len(day)-1)
-	for i := range d {
-		d[i] = math.Abs(day[i+1] - day[i])
+	if nd < r.cfg.PlateauMinDiffs {
+		return nil, false
 	}
-	return medianOf(d) <= 0.006*medianOf(day)
+	sd := math.Sqrt(sq / float64(2*nd))
+	if sd > r.cfg.PlateauMaxJitter*L {
+		return nil, false
+	}
+	return []string{
+		fmt.Sprintf("the same %.0f kW for %.0f hours a day on each of the last %d days, weekdays and weekend alike: running before the data began", L, float64(len(on))/days, days),
+		fmt.Sprintf("switched off to under half of that on %d of those days, and never a level in between: machines switched, not a building's base under its working hours", paused),
+		fmt.Sprintf("steady within %.1f%% between readings (machines at fixed clocks; people and thermostats move the load)", 100*sd/L),
+		fmt.Sprintf("at least %.1f times what %s meters typically draw at those hours, and above %.0f%% of them", ratio, r.meta[mi].Class, 100*r.cfg.PeerQuantile),
+	}, true
 }

@@ -121,12 +121,9 @@ func parseKWh(v []byte) (float64, bool) {
 	return x, err == nil
 }
 
-// parseInterval reads a present interval_s as the general path does: an
-// integer that fits 32 bits and is above zero.
+// parseInterval reads a present interval_s as the general path does: a
+// number of integral value (900, 900.0, 9e2) that fits 32 bits and is
+// above zero.
 func parseInterval(v []byte) (int32, bool) {
-	if n, ok := schemas.FastUint31(v); ok {
-		return n, true
-	}
-	n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 32)
-	return int32(n), err == nil && n > 0
+	return schemas.FastIntervalS(bytes.TrimSpace(v))
 }

@@ -69,6 +69,9 @@ func TestReadingLine(t *testing.T) {
 		{"M1,2025-10-01T00:15:00Z,1e-3,900", true},               // ParseFloat's other forms
 		{"M1,2025-10-01T00:15:00Z,0.1234567890123456,900", true}, // 16 digits
 		{"M1,2025-10-01T00:15:00Z,5.,+900", true},
+		{"M1,2025-10-01T00:15:00Z,1,900.0", true}, // integral values however written
+		{"M1,2025-10-01T00:15:00Z,1,9e2", true},
+		{"M1,2025-10-01T00:15:00Z,1,900.5", false},
 		{"M1,2023-02-29T00:00:00Z,1,900", false}, // no such day
 		{"M1,2025-10-01T24:00:00Z,1,900", false},
 		{"M1,2025-10-01T00:00:60Z,1,900", false},

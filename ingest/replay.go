@@ -117,13 +117,18 @@ type ReplaySummary struct {
 }
 
 // DetectionSummary says what detection over a replayed period found.
+// With no readings stored, NoReadings is set, From and To are zero, and
+// RegistryAt, when there is a registry, is the instant whose registry
+// was checked.
 type DetectionSummary struct {
-	From    time.Time      `json:"from"`
-	To      time.Time      `json:"to"`
-	Alerts  int            `json:"alerts"`
-	ByKind  map[string]int `json:"by_kind"`
-	File    string         `json:"alerts_out,omitempty"`
-	Seconds float64        `json:"seconds"`
+	From       time.Time      `json:"from"`
+	To         time.Time      `json:"to"`
+	NoReadings bool           `json:"no_readings,omitempty"`
+	RegistryAt *time.Time     `json:"registry_at,omitempty"`
+	Alerts     int            `json:"alerts"`
+	ByKind     map[string]int `json:"by_kind"`
+	File       string         `json:"alerts_out,omitempty"`
+	Seconds    float64        `json:"seconds"`
 }
 
 // Replay loads the replay files of cfg.Dir through the same decode and

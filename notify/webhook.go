@@ -1,7 +1,9 @@
-// Package notify tells other systems about new critical alerts: an
-// Alertmanager-compatible webhook, so a control room can route rigwatch's
-// findings through the Alertmanager receivers and on-call tools it already
-// has.
+// Package notify tells other systems about alerts: Alertmanager, fed as
+// Prometheus feeds it (alertmanager.go), so a control room routes, silences
+// and escalates rigwatch's findings with the Alertmanager it already runs;
+// and a plain webhook that posts new critical alerts in the format
+// Alertmanager sends to its receivers (webhook.go), for receivers that take
+// that format directly.
 package notify
 
 import (
@@ -16,6 +18,7 @@ import (
 	"net/url"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -204,32 +207,48 @@ func (w *Webhook) deliver(ctx context.Context, m Message) error {
 }
 
 func (w *Webhook) post(ctx context.Context, body []byte) error {
-	actx, cancel := context.WithTimeout(ctx, w.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.URL, bytes.NewReader(body))
-	if err != nil {
+	code, _, err := postJSON(ctx, w.Client, w.Timeout, w.URL, body)
+	switch {
+	case errors.Is(err, errBadRequest):
 		return permanentError{err}
+	case err != nil:
+		return err
+	case code/100 == 2:
+		return nil
+	case code >= 500 || code == http.StatusTooManyRequests:
+		return fmt.Errorf("receiver answered %d %s", code, http.StatusText(code))
+	default:
+		return permanentError{fmt.Errorf("receiver refused the message: %d %s", code, http.StatusText(code))}
+	}
+}
+
+// errBadRequest marks a request that could not even be made.
+var errBadRequest = errors.New("cannot make the request")
+
+// postJSON posts body to endpoint within timeout and returns the status
+// code and the start of the answer. Its errors never hold the URL, which
+// may carry credentials.
+func postJSON(ctx context.Context, c *http.Client, timeout time.Duration, endpoint string, body []byte) (int, string, error) {
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: %v", errBadRequest, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "rigwatch")
-	resp, err := w.Client.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		var uerr *url.Error
 		if errors.As(err, &uerr) {
-			err = uerr.Err // url.Error repeats the URL, which may carry a token
+			err = uerr.Err // url.Error repeats the URL
 		}
-		return err
+		return 0, "", err
 	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode/100 == 2:
-		return nil
-	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests:
-		return fmt.Errorf("receiver answered %s", resp.Status)
-	default:
-		return permanentError{fmt.Errorf("receiver refused the message: %s", resp.Status)}
-	}
+	return resp.StatusCode, strings.TrimSpace(string(msg)), nil
 }
 
 // Message is the body of one webhook call, as Alertmanager sends it.

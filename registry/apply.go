@@ -133,6 +133,7 @@ func (ix *Index) applyRig(r *schemas.Rig) error {
 		return nil
 	}
 	ix.rigs[v.rig] = vs
+	ix.rigChanges++
 	ix.noteMembership(vs, i)
 
 	end, effective := effectiveUntil(vs, i)
@@ -399,6 +400,9 @@ func (ix *Index) applyMeter(m *schemas.Meter) error {
 		return nil
 	}
 	ix.meters[v.meter] = vs
+	ix.meterChanges++
+	ix.meterTimes = append(ix.meterTimes, v.at)
+	ix.meterTimesSorted = false
 	if v.deleted {
 		return nil
 	}

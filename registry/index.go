@@ -98,6 +98,14 @@ type Index struct {
 	feederMeters [][]uint32 // by feeder: meters ever on it
 	siteMeters   [][]uint32 // by site: meters ever linked to it
 
+	// changes counted per kind of record stored: a reader that keeps
+	// figures derived from the index knows when to derive them again
+	meterChanges, rigChanges uint64
+	// meterTimes holds the updated_at of every meter record stored, sorted
+	// when asked for (NextMeterChange)
+	meterTimes       []int64
+	meterTimesSorted bool
+
 	dirty     []bool // by site, during a batch
 	dirtyList []uint32
 }

@@ -280,3 +280,64 @@ func randomHistories(t *testing.T, rng *rand.Rand) {
 		}
 	}
 }
+
+// TestChangesAndNextMeterChange: meter and rig records move their counters
+// (a redelivery does not), and NextMeterChange names the next meter record
+// after an instant, in any arrival order.
+func TestChangesAndNextMeterChange(t *testing.T) {
+	ix := newIndex(t)
+	t0 := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	m := func(id string, at time.Time) schemas.Meter {
+		return schemas.Meter{MeterID: id, FeederID: "F1", Role: schemas.RoleCustomer, UpdatedAt: at}
+	}
+	for _, x := range []schemas.Meter{m("M2", t0.Add(5*time.Hour)), m("M1", t0), m("M1", t0.Add(2*time.Hour))} {
+		if err := ix.ApplyMeter(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = ix.ApplyMeter(m("M1", t0)) // a redelivery
+	if meters, rigs := ix.Changes(); meters != 3 || rigs != 0 {
+		t.Errorf("changes %d meters, %d rigs; want 3, 0", meters, rigs)
+	}
+	for _, tc := range []struct{ at, want time.Time }{
+		{t0.Add(-time.Hour), t0}, {t0, t0.Add(2 * time.Hour)}, {t0.Add(3 * time.Hour), t0.Add(5 * time.Hour)}, {t0.Add(5 * time.Hour), time.Time{}},
+	} {
+		if got := ix.NextMeterChange(tc.at); !got.Equal(tc.want) {
+			t.Errorf("next meter change after %s: %s, want %s", tc.at, got, tc.want)
+		}
+	}
+	if err := ix.ApplyMeter(m("M3", t0.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	if got := ix.NextMeterChange(t0); !got.Equal(t0.Add(time.Hour)) {
+		t.Errorf("after a new record, next meter change after %s: %s, want %s", t0, got, t0.Add(time.Hour))
+	}
+}
+
+// TestOperatorSites: the sites an operator ever had a rig at, whoever
+// holds them now, and none of another operator's.
+func TestOperatorSites(t *testing.T) {
+	ix := newIndex(t)
+	a := rig("R1", "S1", "active", 3250, 1)
+	moved := rig("R1", "S2", "active", 3250, 5) // the same rig moves
+	other := rig("R2", "S3", "active", 3250, 1)
+	other.OperatorID = "OP-B"
+	sold := rig("R3", "S4", "active", 3250, 1)
+	soldLater := rig("R3", "S4", "active", 3250, 9) // sold to OP-B
+	soldLater.OperatorID = "OP-B"
+	for _, r := range []schemas.Rig{a, moved, other, sold, soldLater} {
+		if err := ix.ApplyRig(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	op := a.OperatorID
+	if got := fmt.Sprint(ix.OperatorSites(op)); got != "[S1 S2 S4]" {
+		t.Errorf("%s's sites: %s, want [S1 S2 S4]", op, got)
+	}
+	if got := fmt.Sprint(ix.OperatorSites("OP-B")); got != "[S3 S4]" {
+		t.Errorf("OP-B's sites: %s, want [S3 S4]", got)
+	}
+	if got := ix.OperatorSites("OP-NONE"); got != nil {
+		t.Errorf("an unknown operator's sites: %v", got)
+	}
+}

@@ -429,3 +429,66 @@ func (ix *Index) OperatorFleet(operatorID string, t time.Time) Fleet {
 	}
 	return Fleet{Machines: int(n), TotalW: float64(mw) / 1000}
 }
+
+// Changes returns how many meter records and how many rig records have
+// changed the index so far: a reader that keeps figures derived from it
+// between calls (the detector's feeder memberships and site capacities)
+// derives them again only when these move.
+func (ix *Index) Changes() (meters, rigs uint64) {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.meterChanges, ix.rigChanges
+}
+
+// NextMeterChange returns the earliest updated_at of a meter record after
+// t, or the zero time when there is none: what MeterAt answers at t holds
+// until then, unless records arrive (Changes).
+func (ix *Index) NextMeterChange(t time.Time) time.Time {
+	ix.mu.RLock()
+	if ix.meterTimesSorted {
+		defer ix.mu.RUnlock()
+		return ix.nextMeterChange(nanos(t))
+	}
+	ix.mu.RUnlock()
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if !ix.meterTimesSorted {
+		slices.Sort(ix.meterTimes)
+		ix.meterTimes = slices.Compact(ix.meterTimes)
+		ix.meterTimesSorted = true
+	}
+	return ix.nextMeterChange(nanos(t))
+}
+
+func (ix *Index) nextMeterChange(at int64) time.Time {
+	i, found := slices.BinarySearch(ix.meterTimes, at)
+	if found {
+		i++
+	}
+	if i >= len(ix.meterTimes) {
+		return time.Time{}
+	}
+	return timeOf(ix.meterTimes[i])
+}
+
+// OperatorSites returns the sites at which the operator has ever had a rig
+// registered, sorted: an operator page's sites without walking every
+// site's history.
+func (ix *Index) OperatorSites(operatorID string) []string {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	op, ok := ix.operators.idx[operatorID]
+	if !ok || int(op) >= len(ix.opGroups) {
+		return nil
+	}
+	seen := map[uint32]bool{}
+	var out []string
+	for _, g := range ix.opGroups[op] {
+		if s := ix.groups[g].site; !seen[s] {
+			seen[s] = true
+			out = append(out, ix.sites.s[s])
+		}
+	}
+	slices.Sort(out)
+	return out
+}

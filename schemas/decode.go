@@ -65,10 +65,10 @@ type (
 		UpdatedAt *string `json:"updated_at"`
 	}
 	wireReading struct {
-		MeterID   *string  `json:"meter_id"`
-		TS        *string  `json:"ts"`
-		KWh       *float64 `json:"kwh"`
-		IntervalS *int32   `json:"interval_s"`
+		MeterID   *string          `json:"meter_id"`
+		TS        *string          `json:"ts"`
+		KWh       *float64         `json:"kwh"`
+		IntervalS *json.RawMessage `json:"interval_s"` // an integer, however written: see parseInteger
 	}
 	wirePurchase struct {
 		TxID           *string  `json:"tx_id"`
@@ -256,7 +256,36 @@ func decodeReading(data []byte) (Reading, error) {
 	if err := unmarshal(data, &w); err != nil {
 		return Reading{}, err
 	}
-	return buildReading(w.MeterID, w.TS, w.KWh, w.IntervalS)
+	var interval *int32
+	if w.IntervalS != nil {
+		v, err := jsonInteger("interval_s", *w.IntervalS, parseIntervalS)
+		if err != nil {
+			return Reading{}, err
+		}
+		interval = &v
+	}
+	return buildReading(w.MeterID, w.TS, w.KWh, interval)
+}
+
+// jsonInteger reads an integer field that encoding/json left raw: a JSON
+// value of another type breaks the type as encoding/json would say it;
+// a number goes to parse.
+func jsonInteger(field string, raw []byte, parse func([]byte) (int32, error)) (int32, error) {
+	kind := ""
+	switch raw[0] {
+	case '"':
+		kind = "string"
+	case '{':
+		kind = "object"
+	case '[':
+		kind = "array"
+	case 't', 'f':
+		kind = "bool"
+	}
+	if kind != "" {
+		return 0, fieldErr(field, RuleType, "wrong type: got %s, want integer", kind)
+	}
+	return parse(raw)
 }
 
 // buildReading checks the decoded fields of a reading, nil where absent,
@@ -481,14 +510,14 @@ func (d *CSVDecoder) Decode(row []string, b *Batch) error {
 	case Readings:
 		g := Reading{MeterID: r.str("meter_id", true), TS: r.time("ts", true), KWh: r.num("kwh", true)}
 		if v, ok := r.cell("interval_s"); ok {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+			n, err := parseIntervalS(strings.TrimSpace(v))
 			switch {
 			case err != nil && r.err == nil:
-				r.err = fieldErr("interval_s", RuleType, "wrong type: %q is not an integer", clip(v))
-			case n <= 0 && r.err == nil:
+				r.err = err
+			case err == nil && n <= 0 && r.err == nil:
 				r.err = fieldErr("interval_s", RuleRange, "must be > 0, got %d", n)
 			}
-			g.IntervalS = int32(n)
+			g.IntervalS = n
 		}
 		if err := firstErr(r.err, g.Validate()); err != nil {
 			return err

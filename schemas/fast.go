@@ -107,3 +107,15 @@ func FastUint31(v []byte) (int32, bool) {
 	n, ok := digits(v)
 	return int32(n), ok && n > 0
 }
+
+// FastIntervalS reads an interval_s cell, already trimmed, as the CSV
+// decoder does: any literal with an integral value within int32 (900,
+// +900, 900.0, 9e2), without allocating. It reports false for anything
+// else, including zero and below, for the general path to reject.
+func FastIntervalS(v []byte) (int32, bool) {
+	if n, ok := FastUint31(v); ok {
+		return n, true
+	}
+	n, kind := parseInteger(v)
+	return n, kind == intOK && n > 0
+}

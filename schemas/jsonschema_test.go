@@ -1,11 +1,14 @@
 package schemas
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // TestJSONSchemasAgree checks that each input schema names exactly the
@@ -73,6 +76,48 @@ func TestJSONSchemasAgree(t *testing.T) {
 	for _, n := range []string{"alert", "reject"} {
 		if _, err := JSONSchema(n); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestJSONSchemaIntegers checks with a JSON Schema validator that the
+// reading schema and the decoder agree on integer fields written as floats:
+// the schema's "integer" accepts any number with an integral value, and
+// the decoder must accept exactly those.
+func TestJSONSchemaIntegers(t *testing.T) {
+	raw, err := JSONSchema("reading")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	if err := c.AddResource("reading.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("reading.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, iv := range []string{
+		"900", "900.0", "9e2", "9.0e2", "9.0E+2", "90000e-2", "1800.000", "86400", "8.64e4", "1",
+		"900.5", "900.0000000000000001", "0.5e3", "1e-2", "0", "0.0", "-900", "-900.0",
+		"86401", "86400.5", "1e5", "2147483648", "9e9", "1e300", `"900"`, "true", "[900]", "{}",
+	} {
+		in := `{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1.5,"interval_s":` + iv + `}`
+		v, err := jsonschema.UnmarshalJSON(strings.NewReader(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		schemaOK := sch.Validate(v) == nil
+		decErr := DecodeJSON(Readings, []byte(in), &Batch{})
+		if schemaOK != (decErr == nil) {
+			t.Errorf("interval_s %s: schema accepts %v, decoder says %v", iv, schemaOK, decErr)
+		}
+		if decErr != nil && FieldOf(decErr) != "interval_s" {
+			t.Errorf("interval_s %s: reject %v does not name interval_s", iv, decErr)
 		}
 	}
 }

@@ -12,7 +12,8 @@ import "strconv"
 // and the caller decodes with encoding/json instead, for anything whose
 // meaning it does not know to be identical there: an unknown or
 // differently-cased key, null, a nested value, an escape, a byte outside
-// printable ASCII in a string, a number that does not parse, or any syntax
+// printable ASCII in a string, a number that does not parse, an interval_s
+// that is not an integer within int32 (900.0 and 9e2 are), or any syntax
 // error. So it never decides what is rejected, or why; FuzzScanReading
 // checks that both paths agree on every input.
 func scanReading(data []byte) (r Reading, ok bool, err error) {
@@ -48,7 +49,7 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 					ts.t, ts.err = ParseTime("ts", string(v))
 				}
 			case "kwh":
-				lit, _ := s.number()
+				lit := s.number()
 				v, ok := FastDecimal(lit)
 				if !ok {
 					var perr error
@@ -59,14 +60,16 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 				}
 				kwh, has[1] = v, true
 			case "interval_s":
-				lit, integer := s.number()
+				// 900, 900.0 and 9e2 alike; a fraction or an overflow
+				// is left to encoding/json's path to reject.
+				lit := s.number()
 				v, ok := FastUint31(lit)
 				if !ok {
-					n, perr := strconv.ParseInt(string(lit), 10, 32)
-					if !integer || perr != nil {
+					var kind integerKind
+					v, kind = parseInteger(lit)
+					if len(lit) == 0 || kind != intOK {
 						return r, false, nil
 					}
-					v = int32(n)
 				}
 				interval, has[2] = v, true
 			default:
@@ -145,8 +148,8 @@ func (s *scanner) str() ([]byte, bool) {
 }
 
 // number reads a literal of JSON's number grammar, returning nil when there
-// is none, and whether it is a plain integer (no fraction, no exponent).
-func (s *scanner) number() (lit []byte, integer bool) {
+// is none.
+func (s *scanner) number() (lit []byte) {
 	s.space()
 	start, d := s.i, s.data
 	i := start
@@ -161,32 +164,29 @@ func (s *scanner) number() (lit []byte, integer bool) {
 			i++
 		}
 	default:
-		return nil, false
+		return nil
 	}
-	integer = true
 	if i < len(d) && d[i] == '.' {
-		integer = false
 		i++
 		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			return nil, false
+			return nil
 		}
 		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 			i++
 		}
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		integer = false
 		i++
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
 		}
 		if i >= len(d) || d[i] < '0' || d[i] > '9' {
-			return nil, false
+			return nil
 		}
 		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 			i++
 		}
 	}
 	s.i = i
-	return d[start:i], integer
+	return d[start:i]
 }

@@ -22,8 +22,16 @@ var scanCases = []struct {
 	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z"}`, true},                        // kwh missing
 	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":0}`, true}, // zero interval
 	{`{}`, true}, // all missing
-	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":900.0}`, false},       // not an integer
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":900.0}`, true},        // integral float
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":9e2}`, true},          // exponent
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":9.0E+2}`, true},       // both
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":180000e-2}`, true},    // negative exponent
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":-0.0}`, true},         // zero: range reject
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":1e5}`, true},          // above 86400: range reject
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":900.5}`, false},       // not an integer
 	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":99999999999}`, false}, // int32 overflow
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":9e9}`, false},         // int32 overflow
+	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1,"interval_s":"900"}`, false},       // wrong type
 	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":1e999}`, false},                      // out of float range
 	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":01}`, false},                         // leading zero
 	{`{"meter_id":"M1","ts":"2025-10-01T00:15:00Z","kwh":NaN}`, false},

@@ -175,11 +175,87 @@ const (
 	KindPurchaseShortfall = "purchase_shortfall"
 	KindOversizedPurchase = "oversized_purchase"
 	KindRegistryViolation = "registry_violation"
+	// KindTopologyChange is not theft: two feeders' head meters disagree
+	// with their registered meters by mirrored amounts, as when a block of
+	// customers is served from a neighbouring feeder (switching for
+	// maintenance or an outage) and no meter record says so.
+	KindTopologyChange = "topology_change"
+	// KindDataQuality is not theft: readings that cannot be a real load,
+	// such as a meter stuck at one value.
+	KindDataQuality = "data_quality"
 )
 
 // AlertKinds lists every alert kind.
 var AlertKinds = []string{KindOverCapacity, KindUnregisteredLoad, KindFeederImbalance,
-	KindPurchaseShortfall, KindOversizedPurchase, KindRegistryViolation}
+	KindPurchaseShortfall, KindOversizedPurchase, KindRegistryViolation, KindTopologyChange, KindDataQuality}
+
+// SuspectMeter is one entry of a feeder_imbalance alert's
+// evidence.suspect_meters: a meter of the feeder ranked by how much of the
+// missing energy it most likely hides.
+type SuspectMeter struct {
+	MeterID string  `json:"meter_id"`
+	Score   float64 `json:"score"`
+	EstKWh  float64 `json:"est_kwh"`
+}
+
+// LossModel is a feeder's normal technical losses as the detector judged
+// them for one local day (table loss_models): the feeder ranking and the
+// feeder page measure energy beyond normal losses with the detector's own
+// model.
+type LossModel struct {
+	FeederID string    `json:"feeder_id"`
+	Day      time.Time `json:"day"` // start of the local day it was judged for
+	// C, A and B give the normal loss in an hour whose meters metered M
+	// kWh: C + A*M + B*M^2 kWh.
+	C float64 `json:"c_kwh"`
+	A float64 `json:"a"`
+	B float64 `json:"b_per_kwh"`
+	// Share is the normal loss over the fit window as a share of the
+	// metered energy; FitShare what the feeder's own history gave; Allow
+	// how far above Share a feeder judged against its peers or band may go
+	// before it counts; Source "own_fit", "peers", "band" (the detector's)
+	// or "page_fit" (fitted for a page without a stored model).
+	Share    float64 `json:"share"`
+	FitShare float64 `json:"fitted_share"`
+	Allow    float64 `json:"allowance"`
+	Source   string  `json:"source"`
+	// Sigma is the spread of an honest hour's residual (kWh); Hours the
+	// complete hours fitted; TypicalKWh the median metered kWh an hour.
+	Sigma      float64 `json:"sigma_kwh"`
+	Hours      int     `json:"hours"`
+	TypicalKWh float64 `json:"typical_kwh"`
+}
+
+// FeederHour is one clock hour of a feeder's balance as the detector
+// derived it from the latest version of every reading (table
+// feeder_hours): what its head meter measured, what its other meters
+// measured together, how many there were and whether every one of them
+// (and the head) reported the whole hour. Rewritten whenever a late or
+// corrected reading changes it, so the investigator pages show the figures
+// the detector judged.
+type FeederHour struct {
+	FeederID  string    `json:"feeder_id"`
+	Hour      time.Time `json:"hour"` // its start
+	HeadKWh   float64   `json:"head_kwh"`
+	MetersKWh float64   `json:"meters_kwh"`
+	Meters    int       `json:"meters"`
+	Complete  bool      `json:"complete"`
+}
+
+// SiteHour is one clock hour of a site meter as the detector derived it
+// (table site_hours): the energy metered, the seconds of the hour its
+// readings cover and the registered capacity of the site's active rigs.
+type SiteHour struct {
+	SiteID     string    `json:"site_id"`
+	MeterID    string    `json:"meter_id"`
+	Hour       time.Time `json:"hour"`
+	KWh        float64   `json:"kwh"`
+	CoveredS   int       `json:"covered_s"`
+	CapacityKW float64   `json:"capacity_kw"`
+}
+
+// Loss returns the normal loss in an hour whose meters metered m kWh.
+func (l LossModel) Loss(m float64) float64 { return l.C + l.A*m + l.B*m*m }
 
 // Alert severities.
 const (

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/rigwatch/rigwatch/schemas"
@@ -50,6 +51,19 @@ func (b *builder) siteTruthBase(kind string, si int) Truth {
 
 func (b *builder) incidents() {
 	s := b.s
+	switch s.cfg.Preset {
+	case PresetTheft:
+		b.losses(func(fi int) bool { return fi%2 == 0 })
+		if b.want[schemas.KindFeederImbalance] {
+			b.theftIncidents()
+		}
+		return
+	case PresetOffices:
+		if b.want[schemas.KindDataQuality] {
+			b.stuckFaults()
+		}
+		return
+	}
 	for si := range s.sites {
 		b.schedules(si)
 	}
@@ -119,7 +133,13 @@ func (b *builder) incidents() {
 		patterns := []string{patternRoundClock, patternRoundClock, patternNight, patternEveningPause}
 		for i, j := range b.rng.Perm(len(cands))[:n] {
 			mi := cands[j]
-			t, _ := b.onset()
+			t, atStart := b.onset()
+			if atStart && s.meters[mi].kind != kindResidential {
+				// Mining already running when the data starts, behind a
+				// business meter at a business's level, is the business as
+				// far as its meter shows: only households carry it here.
+				t = b.randTick(0.1, 0.75)
+			}
 			var rigs int
 			switch i % 3 {
 			case 0:
@@ -148,16 +168,7 @@ func (b *builder) incidents() {
 	}
 
 	// Loss coefficients and feeder sizes need the final site schedules.
-	for fi := range s.feeders {
-		f := &s.feeders[fi]
-		var p float64
-		for mi := f.head + 1; mi < f.end; mi++ {
-			p += b.meanKW(&s.meters[mi])
-		}
-		f.meanKW = math.Max(p, 1)
-		f.lossA = b.uniform(0.015, 0.04)
-		f.lossB = b.uniform(0.01, 0.035) / f.meanKW
-	}
+	b.losses(func(int) bool { return b.rng.Float64() < 0.1 })
 
 	if b.want[schemas.KindFeederImbalance] {
 		var cands []int
@@ -201,21 +212,47 @@ func (b *builder) incidents() {
 		}
 	}
 
+	if b.want[schemas.KindFeederImbalance] {
+		// False data injection on residential feeders: a few meters
+		// under-report, on about half the days, from the first day or from
+		// mid-period.
+		var cands []int
+		for fi, f := range s.feeders {
+			if f.typ == feederResidential && f.div < 0 && f.end-f.head > 20 {
+				cands = append(cands, fi)
+			}
+		}
+		kinds := append(slices.Clone(attackKinds), attackMix)
+		for i, j := range b.rng.Perm(len(cands))[:min(len(cands), max(1, int(math.Round(float64(s.cfg.Feeders)/20))))] {
+			from := 0
+			if b.rng.Float64() < 0.5 {
+				from = int(float64(s.days) * b.uniform(0.2, 0.6))
+			}
+			f := &s.feeders[cands[j]]
+			n := max(5, (f.end-f.head)*3/20) // 15% of the meters
+			b.attackFeeder(cands[j], kinds[(i+b.rng.IntN(len(kinds)))%len(kinds)], n, b.attackDays(from, (s.days-from+1)/2), true)
+		}
+	}
+
+	if b.want[schemas.KindTopologyChange] {
+		b.transfers()
+	}
+
 	if b.want[schemas.KindPurchaseShortfall] && nOps > 0 {
 		for range max(1, int(math.Round(0.15*float64(nOps)))) {
 			op := b.freeOp()
 			if op < 0 {
 				break
 			}
-			lo := b.uniform(0.6, 0.8)
-			b.sfRange[op] = [2]float64{lo, math.Min(0.9, lo+b.uniform(0.05, 0.1))}
+			lo := b.uniform(0.6, 0.85)
+			b.sfRange[op] = [2]float64{lo, math.Min(0.95, lo+b.uniform(0.05, 0.1))}
 			if b.rng.Float64() < 0.6 {
 				b.sfDay[op] = 1 + b.rng.IntN(max(1, s.days/2))
 			}
 			o := &b.ops[op]
 			b.shortfall[op] = len(s.truth)
 			s.truth = append(s.truth, Truth{Kind: schemas.KindPurchaseShortfall, EntityType: schemas.EntityOperator, EntityID: o.id,
-				OperatorID: o.id, LicenseID: o.lic, Related: []string{o.lic}, End: s.End(), Pattern: "under_purchase",
+				OperatorID: o.id, LicenseID: o.lic, Related: []string{o.lic}, Start: s.dayStart(b.sfDay[op]), End: s.End(), Pattern: "under_purchase",
 				Detail: fmt.Sprintf("buys %.0f-%.0f%% of its metered consumption each day", 100*b.sfRange[op][0], 100*b.sfRange[op][1])})
 		}
 	}
@@ -224,6 +261,30 @@ func (b *builder) incidents() {
 		for range min(50, max(3, int(math.Round(0.3*float64(nOps))))) {
 			b.oversized[[2]int{b.rng.IntN(nOps), b.rng.IntN(s.days)}] = -1
 		}
+	}
+}
+
+// losses sets every feeder's mean load and technical losses: none where
+// lossless says so (an observer meter measuring the exact total of its
+// meters), else 1.5-5.5% of the mean load split into a fixed part (the
+// transformers' no-load losses, there whatever the load), a part
+// proportional to the load and one growing with its square.
+func (b *builder) losses(lossless func(fi int) bool) {
+	s := b.s
+	for fi := range s.feeders {
+		f := &s.feeders[fi]
+		var p float64
+		for mi := f.head + 1; mi < f.end; mi++ {
+			p += b.meanKW(&s.meters[mi])
+		}
+		f.meanKW = math.Max(p, 1)
+		if lossless(fi) {
+			continue
+		}
+		tot, fc, fq := b.uniform(0.015, 0.055), b.uniform(0.08, 0.25), b.uniform(0.15, 0.35)
+		f.lossC = fc * tot * f.meanKW
+		f.lossB = fq * tot / f.meanKW
+		f.lossA = (1 - fc - fq) * tot
 	}
 }
 

@@ -31,6 +31,10 @@ const (
 	tagLoss
 	tagDiv
 	tagDayVar
+	tagAttack
+	tagAttackDay
+	tagOffice
+	tagWeather
 )
 
 func (s *Scenario) hash(tag, a, b uint64) uint64 {
@@ -97,6 +101,8 @@ const (
 	kindIndustry24  // three shifts: high and flat, the trap for naive detectors
 	kindIndustryDay // two shifts on weekdays
 	kindSite        // registered mining site
+	kindSteady      // commercial, steady plant round the clock: pumps, ventilation, ovens
+	kindOffice      // commercial building of PresetOffices: holidays, closures, stuck meters
 )
 
 // meterSim holds what a meter's load model needs.
@@ -106,6 +112,8 @@ type meterSim struct {
 	kind   meterKind
 	site   int32 // kindSite: index into sites
 	extra  int32 // index into extras (unregistered mining), or -1
+	attack int32 // index into attacks (false data injection), or -1
+	office int32 // kindOffice: index into offices
 	hh     int32 // residential: household index
 	dayOff int32 // residential: day offset into the series, a multiple of 7
 	scale  float64
@@ -164,6 +172,16 @@ func (s *Scenario) meterKWh(mi int, k *tick) float64 {
 	case kindSite:
 		total, _ := s.siteKW(int(m.site), k)
 		return total * k.hours
+	case kindSteady:
+		// A steady process with a thermostat's or a controller's wobble, and
+		// a little more while people work.
+		lvl := 1.0
+		if k.weekday < 6 && k.hour >= 8 && k.hour < 19 {
+			lvl += m.base
+		}
+		kw = m.scale * lvl * (1 + m.sat*s.sym(tagNoise, uint64(mi), uint64(k.t)))
+	case kindOffice:
+		kw = s.officeKW(mi, m, k)
 	}
 	return kw*k.hours + s.extraKWh(m, k)
 }
@@ -197,6 +215,14 @@ func (s *Scenario) businessLevel(m *meterSim, k *tick) float64 {
 // hour with noise that keeps the half-hour total.
 func (s *Scenario) residentialKWh(mi int, m *meterSim, k *tick) float64 {
 	days := int64(s.hh.days)
+	if s.ivS > 1800 { // an interval of whole half hours: their sum
+		var v float64
+		for half := k.halfAbs; half < k.halfAbs+int64(s.ivS/1800); half++ {
+			d := (floorDiv(half, 48) + int64(m.dayOff)) % days
+			v += float64(s.hh.wh[m.hh][d*48+half%48]) / 1000 * m.scale
+		}
+		return v
+	}
 	d := (k.dayAbs + int64(m.dayOff)) % days
 	slot := k.minute / 30
 	v := float64(s.hh.wh[m.hh][d*48+int64(slot)]) / 1000 * m.scale
@@ -344,7 +370,7 @@ func (s *Scenario) feederTick(fi int, k *tick, meteredKWh float64) (head, loss, 
 		}
 	}
 	nf := 1 + 0.08*s.sym(tagLoss, uint64(fi), uint64(k.t))
-	lossP := nf * (f.lossA*p + f.lossB*p*p)
-	lossPD := nf * (f.lossA*(p+d) + f.lossB*(p+d)*(p+d))
+	lossP := nf * (f.lossC + f.lossA*p + f.lossB*p*p)
+	lossPD := nf * (f.lossC + f.lossA*(p+d) + f.lossB*(p+d)*(p+d))
 	return (p + d + lossPD) * k.hours, lossP * k.hours, (d + lossPD - lossP) * k.hours
 }

@@ -79,15 +79,25 @@ func (s *Scenario) ReadingsAt(step int, dst []schemas.Reading) []schemas.Reading
 		for mi := f.head + 1; mi < f.end; mi++ {
 			v := s.meterKWh(mi, &k)
 			sum += v
+			r := s.reportedKWh(mi, &k, v)
 			if f.long {
 				p := s.meterKWh(mi, &prev)
 				sumPrev += p
-				v += p
+				r += s.reportedKWh(mi, &prev, p)
 			}
-			emit(mi, v, iv)
+			emit(mi, r, iv)
+		}
+		if f.noHead {
+			continue
+		}
+		if len(f.moves) > 0 {
+			sum += s.servedDelta(fi, &k)
 		}
 		head, _, _ := s.feederTick(fi, &k, sum)
 		if f.long {
+			if len(f.moves) > 0 {
+				sumPrev += s.servedDelta(fi, &prev)
+			}
 			h, _, _ := s.feederTick(fi, &prev, sumPrev)
 			head += h
 		}
@@ -119,15 +129,20 @@ func (s *Scenario) missing(mi int, k *tick) bool {
 }
 
 // FeederBalance returns, for the reading of feeder fi that ends at step, the
-// feeder-head energy and its parts: the true energy of the feeder's other
-// meters, the technical losses they cause, and the energy taken before the
-// meters (with the extra losses it causes). head = metered + loss + stolen.
-// It returns ok = false for a feeder with no reading at that step.
+// feeder-head energy and its parts: the true energy of the customers its
+// head serves (its own meters, plus or minus a block switched to or from a
+// neighbour), the technical losses they cause, and the energy taken before
+// the meters (with the extra losses it causes). head = metered + loss +
+// stolen. It returns ok = false for a feeder with no head reading at that
+// step.
 func (s *Scenario) FeederBalance(fi, step int) (head, metered, loss, stolen float64, ok bool) {
 	if fi < 0 || fi >= len(s.feeders) || step < 0 || step >= s.steps {
 		return 0, 0, 0, 0, false
 	}
 	f := &s.feeders[fi]
+	if f.noHead {
+		return 0, 0, 0, 0, false
+	}
 	ticks := []int{step}
 	if f.long {
 		if step%2 == 0 {
@@ -141,6 +156,7 @@ func (s *Scenario) FeederBalance(fi, step int) (head, metered, loss, stolen floa
 		for mi := f.head + 1; mi < f.end; mi++ {
 			sum += s.meterKWh(mi, &k)
 		}
+		sum += s.servedDelta(fi, &k)
 		h, l, st := s.feederTick(fi, &k, sum)
 		head, metered, loss, stolen = head+h, metered+sum, loss+l, stolen+st
 	}

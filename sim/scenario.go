@@ -30,6 +30,9 @@ type Scenario struct {
 	sites   []siteSim
 	extras  []extra
 	divs    []diversion
+	attacks []attack
+	offices []officeSim
+	moves   []transfer
 
 	licenses  []schemas.License
 	rigs      []schemas.Rig
@@ -46,9 +49,12 @@ type feederSim struct {
 	head, end         int
 	long              bool // meters every 1800 s instead of the base interval
 	lossA, lossB      float64
+	lossC             float64 // no-load losses, kW: transformers draw them whatever the load
 	div               int32
 	meanKW            float64 // estimated mean metered load
 	hospital          bool
+	noHead            bool  // the feeder has no head meter (PresetOffices)
+	moves             []int // transfers it gives or takes load in
 }
 
 type feederType uint8
@@ -100,6 +106,12 @@ func (s *Scenario) Purchases() []schemas.Purchase { return s.purchases }
 // Truth returns the scenario's incidents.
 func (s *Scenario) Truth() []Truth { return s.truth }
 
+// dayStart returns local midnight starting scenario day d.
+func (s *Scenario) dayStart(d int) time.Time {
+	y, m, dd := s.start.In(Local).Date()
+	return time.Date(y, m, dd+d, 0, 0, 0, 0, Local).UTC()
+}
+
 func (s *Scenario) stepTime(t int) time.Time {
 	return time.Unix(s.startUnix+int64(t)*int64(s.ivS), 0).UTC()
 }
@@ -128,6 +140,7 @@ type builder struct {
 	siteTruth []int // over_capacity / inactive truth index per site, -1
 	divTruth  map[int]int
 	extTruth  map[int]int
+	movTruth  map[int]int
 }
 
 type siteEvent struct {
@@ -185,7 +198,7 @@ func New(cfg Config) (*Scenario, error) {
 		s: s, rng: rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6b7a)), want: map[string]bool{},
 		models: models, weights: weights,
 		oversized: map[[2]int]int{}, shortfall: map[int]int{}, sfRange: map[int][2]float64{}, sfDay: map[int]int{},
-		divTruth: map[int]int{}, extTruth: map[int]int{},
+		divTruth: map[int]int{}, extTruth: map[int]int{}, movTruth: map[int]int{},
 	}
 	for _, k := range cfg.Incidents {
 		b.want[k] = true
@@ -197,7 +210,14 @@ func New(cfg Config) (*Scenario, error) {
 		}
 		b.hhMean = append(b.hhMean, sum/float64(len(v))/1000*2) // kW
 	}
-	b.grid()
+	switch cfg.Preset {
+	case PresetTheft:
+		b.theftGrid()
+	case PresetOffices:
+		b.officesGrid()
+	default:
+		b.grid()
+	}
 	b.mining()
 	b.incidents()
 	b.licenses()
@@ -264,7 +284,7 @@ func (b *builder) grid() {
 		f := feederSim{id: fmt.Sprintf("FDR-%05d", fi+1), oblast: oblasts[b.pickWeighted(w)], class: feederClass[typ], typ: typ, div: -1}
 		f.long = s.ivS == 900 && b.rng.Float64() < 0.1
 		f.head = len(s.meters)
-		s.meters = append(s.meters, meterSim{kind: kindHead, feeder: int32(fi), site: -1, extra: -1, gapMul: 0.3})
+		s.meters = append(s.meters, meterSim{kind: kindHead, feeder: int32(fi), site: -1, extra: -1, attack: -1, office: -1, gapMul: 0.3})
 		add := func(k meterKind) { s.meters = append(s.meters, b.newMeter(fi, k)) }
 		mix := func(n int, social, commercial float64) {
 			for range n {
@@ -276,9 +296,12 @@ func (b *builder) grid() {
 						add(kindSchool)
 					}
 				case u < social+commercial:
-					if b.rng.Float64() < 0.15 {
+					switch v := b.rng.Float64(); {
+					case v < 0.15:
 						add(kindColdStore)
-					} else {
+					case v < 0.25:
+						add(kindSteady)
+					default:
 						add(kindCommercial)
 					}
 				default:
@@ -322,7 +345,7 @@ func (b *builder) grid() {
 }
 
 func (b *builder) newMeter(fi int, k meterKind) meterSim {
-	m := meterSim{feeder: int32(fi), kind: k, site: -1, extra: -1, gapMul: b.uniform(0.3, 2.5)}
+	m := meterSim{feeder: int32(fi), kind: k, site: -1, extra: -1, attack: -1, office: -1, gapMul: b.uniform(0.3, 2.5)}
 	switch k {
 	case kindResidential:
 		m.hh = int32(b.rng.IntN(len(b.s.hh.wh)))
@@ -336,6 +359,13 @@ func (b *builder) newMeter(fi int, k meterKind) meterSim {
 		m.sat, m.sun = b.uniform(0.2, 0.95), b.uniform(0, 0.7)
 	case kindColdStore:
 		m.scale = b.uniform(20, 150)
+	case kindSteady:
+		// Pumps, ventilation, ovens and refrigeration that never stop: a
+		// steady level of a few to tens of kW, a wobble of 2-6% between
+		// readings (thermostats, controllers), a little more by day.
+		m.scale = math.Min(60, math.Exp(math.Log(8)+0.8*b.rng.NormFloat64()))
+		m.base = b.uniform(0, 0.35)
+		m.sat = b.uniform(0.035, 0.1)
 	case kindHospital:
 		m.scale = b.uniform(80, 450)
 	case kindSchool:
@@ -364,6 +394,11 @@ func (b *builder) meanKW(m *meterSim) float64 {
 		return m.scale * (m.base + 0.35)
 	case kindColdStore:
 		return m.scale * 0.63
+	case kindSteady:
+		return m.scale * (1 + 0.4*m.base)
+	case kindOffice:
+		o := &b.s.offices[m.office]
+		return o.peak*(o.base+0.25) + o.plant
 	case kindHospital:
 		return m.scale * 0.9
 	case kindSchool:
@@ -476,6 +511,18 @@ func (b *builder) mining() {
 				b.newRig(si, b.models[primary], b.models[primary].PowerW, schemas.RigActive, b.tickTime(t), lag)
 			}
 			b.changed[si] = true
+		}
+		// A site closed for good: every rig decommissioned, the load stopping
+		// a little before the registry says so. Its feeder keeps the
+		// transformers' no-load losses while the metered load falls away.
+		if b.rng.Float64() < 0.12 && !b.changed[si] {
+			t := b.randTick(0.3, 0.8)
+			lag := b.rng.IntN(3*3600/s.ivS + 1)
+			for _, ri := range b.activeRigs(si, t) {
+				b.setRig(ri, func(r *schemas.Rig) { r.Status = schemas.RigDecommissioned }, b.tickTime(t), -lag)
+			}
+			b.changed[si], b.siteUsed[si] = true, true
+			continue
 		}
 		// Legitimate decommissions: load stops a little before the registry says so.
 		if b.rng.Float64() < 0.25 {
@@ -655,6 +702,9 @@ func (b *builder) finish() {
 		f := &s.feeders[fi]
 		for mi := f.head; mi < f.end; mi++ {
 			m := &s.meters[mi]
+			if mi == f.head && f.noHead {
+				continue
+			}
 			rec := schemas.Meter{MeterID: m.id, FeederID: f.id, Role: schemas.RoleCustomer, Oblast: f.oblast,
 				UpdatedAt: s.start.Add(-time.Duration(30*86400+int(s.hash(tagNoise, uint64(mi), 1<<50)%(900*86400))) * time.Second)}
 			switch m.kind {
@@ -662,8 +712,10 @@ func (b *builder) finish() {
 				rec.Role, rec.Class = schemas.RoleFeederHead, f.class
 			case kindResidential:
 				rec.Class = schemas.ClassResidential
-			case kindCommercial, kindColdStore:
+			case kindCommercial, kindColdStore, kindSteady:
 				rec.Class = schemas.ClassCommercial
+			case kindOffice:
+				rec.Class = s.offices[m.office].class
 			case kindHospital, kindSchool:
 				rec.Class = schemas.ClassSocial
 			case kindIndustry24, kindIndustryDay:
@@ -675,12 +727,18 @@ func (b *builder) finish() {
 		}
 	}
 	// Fill ids the incidents could not know before meter ids existed.
+	meterID := func(ref string) string {
+		var mi int
+		fmt.Sscanf(ref, "#%d", &mi)
+		return s.meters[mi].id
+	}
 	for i := range s.truth {
 		t := &s.truth[i]
 		if strings.HasPrefix(t.MeterID, "#") {
-			var mi int
-			fmt.Sscanf(t.MeterID, "#%d", &mi)
-			t.MeterID = s.meters[mi].id
+			t.MeterID = meterID(t.MeterID)
+		}
+		for j, ref := range t.Suspects {
+			t.Suspects[j] = meterID(ref)
 		}
 		if t.EntityType == schemas.EntityMeter {
 			t.EntityID = t.MeterID
@@ -702,6 +760,7 @@ func (b *builder) finish() {
 	}
 	for i := range s.truth {
 		s.truth[i].Start, s.truth[i].End = s.truth[i].Start.UTC(), s.truth[i].End.UTC()
+		s.truth[i].AtStart = !s.truth[i].Start.After(s.start)
 	}
 	slices.SortStableFunc(s.licenses, func(a, b schemas.License) int { return a.UpdatedAt.Compare(b.UpdatedAt) })
 	slices.SortStableFunc(s.rigs, func(a, b schemas.Rig) int { return a.UpdatedAt.Compare(b.UpdatedAt) })

@@ -19,6 +19,13 @@ func alertFor(t Truth, id string, delay time.Duration) schemas.Alert {
 	if t.ExcessKWh != nil {
 		a.ExcessKWh = f64(*t.ExcessKWh)
 	}
+	if len(t.Suspects) > 0 {
+		var sm []schemas.SuspectMeter
+		for _, id := range t.Suspects {
+			sm = append(sm, schemas.SuspectMeter{MeterID: id, Score: 1})
+		}
+		a.Evidence = map[string]any{"suspect_meters": sm}
+	}
 	return a
 }
 
@@ -93,7 +100,7 @@ func TestScore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep := Score(truth, tc.alerts, ScoreOptions{})
-			for _, kind := range schemas.AlertKinds {
+			for _, kind := range gridKinds {
 				k := rep.Kind(kind)
 				n := len(byKind[kind])
 				if k.Incidents != n || n == 0 {

@@ -29,7 +29,13 @@ type Truth struct {
 	// bought (purchase_shortfall).
 	ExcessKWh *float64 `json:"excess_kwh,omitempty"`
 	Pattern   string   `json:"pattern,omitempty"`
-	Detail    string   `json:"detail,omitempty"`
+	// AtStart says the incident is under way when the data starts: the
+	// data shows no onset.
+	AtStart bool `json:"at_start,omitempty"`
+	// Suspects are the meters that under-report, for a feeder_imbalance of
+	// false data injection: the doors an investigator should knock on.
+	Suspects []string `json:"suspect_meters,omitempty"`
+	Detail   string   `json:"detail,omitempty"`
 }
 
 // ids returns every entity id an alert may name to match t.

@@ -140,6 +140,9 @@ type UpsertResult struct {
 	// Updated holds existing alerts whose finding changed (window, figures,
 	// summary, evidence or severity).
 	Updated []schemas.Alert
+	// Escalated holds the updated alerts that became critical: a finding
+	// that grows (a theft running on) can reach critical after it opened.
+	Escalated []schemas.Alert
 	// Unchanged counts alerts stored exactly as given already: not rewritten.
 	Unchanged int
 }
@@ -212,6 +215,9 @@ func (s *Store) UpsertAlertsDetail(ctx context.Context, alerts []schemas.Alert) 
 		a.UpdatedAt = now
 		write = append(write, storedAlert{Alert: a, version: nextVersion(prev.version)})
 		res.Updated = append(res.Updated, a)
+		if a.Severity == schemas.SeverityCritical && prev.Severity != schemas.SeverityCritical {
+			res.Escalated = append(res.Escalated, a)
+		}
 	}
 	if err := s.writeAlertRows(ctx, write); err != nil {
 		return UpsertResult{}, err

@@ -41,7 +41,10 @@ type Scope struct {
 	rigs, meters *filter // nil: all
 }
 
-// filter is a condition on a table, {db} standing for the database.
+// filter is a condition on a table, {db} standing for the database. Its
+// subqueries say GLOBAL IN: in cluster mode a plain IN over a Distributed
+// table inside a query over another is refused (docs/cluster.md); on one
+// server GLOBAL IN is IN.
 type filter struct {
 	where string
 	args  []any
@@ -51,21 +54,21 @@ var noRows = &filter{where: "0"}
 
 // RigScope names the rigs with id or serial q, and no meters.
 func RigScope(q string) Scope {
-	return Scope{rigs: &filter{"rig_id IN (SELECT rig_id FROM {db}.rigs WHERE rig_id = ? OR serial = ?)", []any{q, q}}, meters: noRows}
+	return Scope{rigs: &filter{"rig_id GLOBAL IN (SELECT rig_id FROM {db}.rigs WHERE rig_id = ? OR serial = ?)", []any{q, q}}, meters: noRows}
 }
 
 // SiteScope names every rig and meter that was ever at site.
 func SiteScope(site string) Scope {
 	return Scope{
-		rigs:   &filter{"rig_id IN (SELECT rig_id FROM {db}.rigs WHERE site_id = ?)", []any{site}},
-		meters: &filter{"meter_id IN (SELECT meter_id FROM {db}.meters WHERE site_id = ?)", []any{site}},
+		rigs:   &filter{"rig_id GLOBAL IN (SELECT rig_id FROM {db}.rigs WHERE site_id = ?)", []any{site}},
+		meters: &filter{"meter_id GLOBAL IN (SELECT meter_id FROM {db}.meters WHERE site_id = ?)", []any{site}},
 	}
 }
 
 // OperatorScope names every rig that ever belonged to operator, and no
 // meters.
 func OperatorScope(operator string) Scope {
-	return Scope{rigs: &filter{"rig_id IN (SELECT rig_id FROM {db}.rigs WHERE operator_id = ?)", []any{operator}}, meters: noRows}
+	return Scope{rigs: &filter{"rig_id GLOBAL IN (SELECT rig_id FROM {db}.rigs WHERE operator_id = ?)", []any{operator}}, meters: noRows}
 }
 
 // clause renders f as a WHERE clause over database db, with its arguments.

@@ -12,10 +12,23 @@ import (
 // (from, to], grouped per meter and sorted by time, to fn. The slices are
 // reused between calls: fn must copy what it keeps.
 func (s *Store) MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
-	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ? ORDER BY meter_id, ts",
-		from.UTC(), to.UTC())
+	return s.meterReadings(ctx, "", []any{from.UTC(), to.UTC()}, fn)
+}
+
+// MeterReadingsOf is MeterReadings for the given meters only.
+func (s *Store) MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	if len(meterIDs) == 0 {
+		return nil
+	}
+	return s.forMeterChunks(meterIDs, func(cond string, args []any) error {
+		return s.meterReadings(ctx, cond, append([]any{from.UTC(), to.UTC()}, args...), fn)
+	})
+}
+
+func (s *Store) meterReadings(ctx context.Context, cond string, args []any, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ?"+cond+" ORDER BY meter_id, ts", args...)
 	if err != nil {
-		return fmt.Errorf("cannot read readings %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		return fmt.Errorf("cannot read readings %s..%s: %w", args[0].(time.Time).Format(time.RFC3339), args[1].(time.Time).Format(time.RFC3339), err)
 	}
 	defer rows.Close()
 	var (
@@ -91,6 +104,24 @@ func (s *Store) ReadingSpan(ctx context.Context) (from, to time.Time, err error)
 		return time.Time{}, time.Time{}, nil
 	}
 	return from.UTC(), to.UTC(), nil
+}
+
+// RegistryLatest returns the newest updated_at among the stored licences,
+// rigs and meters, or the zero time when there are none.
+func (s *Store) RegistryLatest(ctx context.Context) (time.Time, error) {
+	var t time.Time
+	var n uint64
+	q := "SELECT max(t), sum(n) FROM (" +
+		"SELECT max(updated_at) AS t, count() AS n FROM " + s.db + ".licenses UNION ALL " +
+		"SELECT max(updated_at) AS t, count() AS n FROM " + s.db + ".rigs UNION ALL " +
+		"SELECT max(updated_at) AS t, count() AS n FROM " + s.db + ".meters) WHERE n > 0"
+	if err := s.conn.QueryRow(ctx, q).Scan(&t, &n); err != nil {
+		return time.Time{}, fmt.Errorf("cannot read the newest registry record: %w", err)
+	}
+	if n == 0 {
+		return time.Time{}, nil
+	}
+	return t.UTC(), nil
 }
 
 // Watermark returns the event time that nearly every meter heard from in

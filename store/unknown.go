@@ -21,10 +21,10 @@ type UnknownMeter struct {
 // UnknownMeters lists the meters with readings and no meter record (a meter
 // whose only records are tombstones counts as unknown), most readings first,
 // at most limit of them (0: all). Readings count at their latest version, so
-// a redelivered reading is counted once.
+// a redelivered reading is counted once. GLOBAL NOT IN: see filter.
 func (s *Store) UnknownMeters(ctx context.Context, limit int) ([]UnknownMeter, error) {
 	q := "SELECT meter_id, count(), sum(kwh), min(ts), max(ts) FROM " + s.db + ".readings FINAL" +
-		" WHERE meter_id NOT IN (SELECT meter_id FROM " + s.db + ".meters WHERE deleted = 0)" +
+		" WHERE meter_id GLOBAL NOT IN (SELECT meter_id FROM " + s.db + ".meters WHERE deleted = 0)" +
 		" GROUP BY meter_id ORDER BY count() DESC, meter_id"
 	if limit > 0 {
 		q += " LIMIT " + strconv.Itoa(limit)

@@ -40,20 +40,10 @@ type uiEnv struct {
 
 func newUIEnv(t *testing.T) *uiEnv {
 	t.Helper()
+	e := startUIEnv(t, buildScenario())
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st := testenv.Store(t)
-	s := buildScenario()
-	if err := st.WriteBatch(ctx, s.batch); err != nil {
-		t.Fatalf("cannot write the scenario: %v", err)
-	}
-	ix, err := registry.New(registry.Config{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.LoadRegistry(ctx, ix); err != nil {
-		t.Fatalf("cannot load the registry: %v", err)
-	}
+	st := e.st
 	if opened, err := st.UpsertAlerts(ctx, seededAlerts()); err != nil || len(opened) != len(seededAlerts()) {
 		t.Fatalf("seeding alerts: %d opened, %v", len(opened), err)
 	}
@@ -65,6 +55,26 @@ func newUIEnv(t *testing.T) *uiEnv {
 			t.Fatal(err)
 		}
 	}
+	return e
+}
+
+// startUIEnv stores scenario s in a database of the test's own and serves
+// the API and UI on it, with a token per role.
+func startUIEnv(t *testing.T, s *scenario) *uiEnv {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st := testenv.Store(t)
+	if err := st.WriteBatch(ctx, s.batch); err != nil {
+		t.Fatalf("cannot write the scenario: %v", err)
+	}
+	ix, err := registry.New(registry.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.LoadRegistry(ctx, ix); err != nil {
+		t.Fatalf("cannot load the registry: %v", err)
+	}
 	e := &uiEnv{st: st, bc: api.NewBroadcaster(0), scen: s, tokens: map[string]string{}}
 	for _, role := range []string{store.RoleOperator, store.RoleInvestigator} {
 		tok, _, err := st.CreateToken(ctx, "ui-"+role, role)
@@ -74,7 +84,7 @@ func newUIEnv(t *testing.T) *uiEnv {
 		e.tokens[role] = tok
 	}
 	srv := api.New(api.Config{Addr: "127.0.0.1:0"}, nil)
-	if err := api.Mount(srv, api.Deps{Store: st, Registry: ix, Broadcaster: e.bc, Version: "test", TariffKZTPerKWh: tariffKZT, LossFraction: lossBand}); err != nil {
+	if err := api.Mount(srv, api.Deps{Store: st, Registry: ix, Broadcaster: e.bc, Version: "test", TariffKZTPerKWh: tariffKZT}); err != nil {
 		t.Fatal(err)
 	}
 	srv.Handle("/", web.Handler())

@@ -207,3 +207,31 @@ func (s *scenario) liveAlert() schemas.Alert {
 		Evidence: map[string]any{"head_kwh": round3(s.headKWh), "meters_kwh": round3(s.metersKWh), "loss_fraction": lossBand, "unaccounted_fraction": round3(frac),
 			"hours": 28, "meters": s.meterCount, "method": "feeder balance: head minus the sum of downstream meters, beyond the technical loss band, sustained"}}
 }
+
+// shift moves everything in the scenario by d: its readings, purchases and
+// registry records, so the data can lie anywhere against the wall clock.
+func (s *scenario) shift(d time.Duration) {
+	b := s.batch
+	for i := range b.Licenses {
+		l := &b.Licenses[i]
+		l.ValidFrom, l.ValidTo, l.UpdatedAt = l.ValidFrom.Add(d), l.ValidTo.Add(d), l.UpdatedAt.Add(d)
+	}
+	for i := range b.Rigs {
+		b.Rigs[i].UpdatedAt = b.Rigs[i].UpdatedAt.Add(d)
+	}
+	for i := range b.Meters {
+		b.Meters[i].UpdatedAt = b.Meters[i].UpdatedAt.Add(d)
+	}
+	for i := range b.Readings {
+		b.Readings[i].TS = b.Readings[i].TS.Add(d)
+	}
+	for i := range b.Purchases {
+		b.Purchases[i].TS = b.Purchases[i].TS.Add(d)
+	}
+}
+
+// shiftAlert moves an alert's times by d, as shift moves the data.
+func shiftAlert(a schemas.Alert, d time.Duration) schemas.Alert {
+	a.WindowStart, a.WindowEnd, a.DetectedAt = a.WindowStart.Add(d), a.WindowEnd.Add(d), a.DetectedAt.Add(d)
+	return a
+}

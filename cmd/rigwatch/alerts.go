@@ -46,6 +46,16 @@ func newAlertsCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer inv.close()
+			if since != "" {
+				// A duration counts back from the newest data, as in the API.
+				now, err := api.DataNow(ctx, inv.rt.store, time.Now())
+				if err != nil {
+					return err
+				}
+				if f, err = api.ParseAlertFilter(q, now); err != nil {
+					return usageError{err}
+				}
+			}
 			as, err := inv.rt.store.ListAlerts(ctx, f)
 			params := map[string]any{}
 			for k := range q {
@@ -75,7 +85,7 @@ func newAlertsCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().StringVar(&oblast, "oblast", "", "oblast")
 	cmd.Flags().StringVar(&status, "status", "", "open, acknowledged or resolved")
 	cmd.Flags().StringVar(&entity, "entity", "", "an entity, meter, feeder, site, operator, rig, licence or transaction id")
-	cmd.Flags().StringVar(&since, "since", "", "window ends at or after: a duration back (7d) or an RFC 3339 time")
+	cmd.Flags().StringVar(&since, "since", "", "window ends at or after: a duration back from the newest stored reading (7d) or an RFC 3339 time")
 	cmd.Flags().StringVar(&order, "order", "", "sort: score, excess_kwh, window_end, created_at, updated_at, estimated_value_kzt; leading - for descending")
 	cmd.Flags().IntVar(&limit, "limit", 100, "at most this many")
 	cmd.Flags().IntVar(&offset, "offset", 0, "skip this many")

@@ -88,7 +88,7 @@ func newCalcCmd(g *globalFlags) *cobra.Command {
 				if operator != "" {
 					scope = store.OperatorScope(operator)
 				}
-				ix, err := loadRegistry(cmd.Context(), g, scope)
+				ix, err := loadRegistry(cmd.Context(), g, scope, &t)
 				if err != nil {
 					return err
 				}

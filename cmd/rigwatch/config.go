@@ -17,12 +17,16 @@ import (
 	"go.uber.org/zap/zapcore"
 	"golang.org/x/term"
 	"gopkg.in/yaml.v3"
+
+	"github.com/rigwatch/rigwatch/notify"
+	"github.com/rigwatch/rigwatch/store"
 )
 
 // config is everything rigwatch can be told, from (in rising precedence) an
 // optional YAML file, RIGWATCH_* environment variables and flags.
 type config struct {
 	ClickHouse         string        `yaml:"clickhouse"`
+	ClickHouseCluster  string        `yaml:"clickhouse_cluster"`
 	ClickHouseDB       string        `yaml:"clickhouse_database"`
 	ClickHouseUser     string        `yaml:"clickhouse_user"`
 	ClickHousePassword string        `yaml:"clickhouse_password"`
@@ -39,6 +43,9 @@ type config struct {
 	DetectEvery        time.Duration `yaml:"detect_every"`
 	DetectLateness     time.Duration `yaml:"detect_lateness"`
 	AlertWebhook       string        `yaml:"alert_webhook"`
+	AlertmanagerURL    string        `yaml:"alertmanager_url"`
+	AlertmanagerResend time.Duration `yaml:"alertmanager_resend"`
+	ExternalURL        string        `yaml:"external_url"`
 
 	ClickHouseTLS         bool   `yaml:"clickhouse_tls"`
 	ClickHouseTLSCA       string `yaml:"clickhouse_tls_ca"`
@@ -57,13 +64,15 @@ func defaults() config {
 		KafkaGroup:      "rigwatch",
 		DataDir:         "./.rigwatch",
 		HTTP:            "127.0.0.1:8080",
-		LogLevel:        "info",
+		LogLevel:        "", // the command's: see logLevelAnnotation
 		BatchSize:       50_000,
 		FlushInterval:   time.Second,
 		MaxMessageBytes: 1 << 20,
 		TariffKZTPerKWh: 25,
 		DetectEvery:     5 * time.Second,
 		DetectLateness:  15 * time.Minute,
+
+		AlertmanagerResend: time.Minute,
 	}
 }
 
@@ -133,20 +142,29 @@ func ptrDefaults() *config { d := defaults(); return &d }
 
 type globalFlags struct {
 	configFile string
+	verbose    int    // -v: info, -vv: debug
+	cmdLevel   string // the running command's default log level; empty: warn
 	settings   []setting
 	flags      *pflag.FlagSet
 }
 
+// logLevelAnnotation names, on a command, the log level it runs at when
+// none is asked for. Long-running commands (serve, demo) log at info;
+// every other command is a tool a person runs for its output and shows
+// only warnings and errors unless told -v or --log-level.
+const logLevelAnnotation = "rigwatch/log-level"
+
 func (g *globalFlags) register(root *cobra.Command) {
 	g.settings = []setting{
-		strSetting("clickhouse", "RIGWATCH_CLICKHOUSE_ADDR", "ClickHouse native address HOST:PORT (unset: start a private server under the data dir)", func(c *config) *string { return &c.ClickHouse }),
+		strSetting("clickhouse", "RIGWATCH_CLICKHOUSE_ADDR", "ClickHouse native address HOST:PORT, or several comma-separated with --clickhouse-cluster (unset: start a private server under the data dir)", func(c *config) *string { return &c.ClickHouse }),
+		strSetting("clickhouse-cluster", "RIGWATCH_CLICKHOUSE_CLUSTER", "ClickHouse cluster (from the servers' remote_servers): Distributed tables over replicated shards, created ON CLUSTER", func(c *config) *string { return &c.ClickHouseCluster }),
 		strSetting("clickhouse-database", "RIGWATCH_CLICKHOUSE_DATABASE", "ClickHouse database", func(c *config) *string { return &c.ClickHouseDB }),
 		strSetting("clickhouse-user", "RIGWATCH_CLICKHOUSE_USER", "ClickHouse user", func(c *config) *string { return &c.ClickHouseUser }),
 		strSetting("clickhouse-password", "RIGWATCH_CLICKHOUSE_PASSWORD", "ClickHouse password (prefer the environment variable)", func(c *config) *string { return &c.ClickHousePassword }),
 		strSetting("kafka", "RIGWATCH_KAFKA_BROKERS", "Kafka brokers, comma-separated (unset: the embedded broker)", func(c *config) *string { return &c.Kafka }),
 		strSetting("kafka-group", "RIGWATCH_KAFKA_GROUP", "consumer group prefix; each input topic gets PREFIX.STREAM", func(c *config) *string { return &c.KafkaGroup }),
 		strSetting("data-dir", "RIGWATCH_DATA_DIR", "directory for the embedded broker and private ClickHouse", func(c *config) *string { return &c.DataDir }),
-		strSetting("log-level", "RIGWATCH_LOG_LEVEL", "debug, info, warn or error", func(c *config) *string { return &c.LogLevel }),
+		strSetting("log-level", "RIGWATCH_LOG_LEVEL", "debug, info, warn or error (default: info for serve and demo, warn for the rest)", func(c *config) *string { return &c.LogLevel }),
 		intSetting("batch-size", "RIGWATCH_BATCH_SIZE", "records per ClickHouse insert", func(c *config) *int { return &c.BatchSize }),
 		durSetting("flush-interval", "RIGWATCH_FLUSH_INTERVAL", "flush a partial batch this often", func(c *config) *time.Duration { return &c.FlushInterval }),
 		intSetting("max-message-bytes", "RIGWATCH_MAX_MESSAGE_BYTES", "largest accepted message or replay line", func(c *config) *int { return &c.MaxMessageBytes }),
@@ -154,7 +172,10 @@ func (g *globalFlags) register(root *cobra.Command) {
 		floatSetting("tariff-kzt-per-kwh", "RIGWATCH_TARIFF_KZT_PER_KWH", "KZT per kWh to value stolen or excess energy", func(c *config) *float64 { return &c.TariffKZTPerKWh }),
 		durSetting("detect-every", "RIGWATCH_DETECT_EVERY", "how often serve evaluates the rules", func(c *config) *time.Duration { return &c.DetectEvery }),
 		durSetting("detect-lateness", "RIGWATCH_DETECT_LATENESS", "how long to wait for late readings before evaluating an hour", func(c *config) *time.Duration { return &c.DetectLateness }),
-		strSetting("alert-webhook", "RIGWATCH_ALERT_WEBHOOK", "Alertmanager-compatible webhook URL told of new critical alerts (unset: none)", func(c *config) *string { return &c.AlertWebhook }),
+		strSetting("alert-webhook", "RIGWATCH_ALERT_WEBHOOK", "webhook URL posted new critical alerts in Alertmanager's receiver format (unset: none)", func(c *config) *string { return &c.AlertWebhook }),
+		strSetting("alertmanager", "RIGWATCH_ALERTMANAGER_URL", "Alertmanager base URL, or several comma-separated (an HA group), pushed every alert at /api/v2/alerts by serve and demo (unset: none)", func(c *config) *string { return &c.AlertmanagerURL }),
+		durSetting("alertmanager-resend", "RIGWATCH_ALERTMANAGER_RESEND", "how often firing alerts are re-sent to Alertmanager", func(c *config) *time.Duration { return &c.AlertmanagerResend }),
+		strSetting("external-url", "RIGWATCH_EXTERNAL_URL", "the web UI's URL as people reach it, for the links in notifications (default: http:// and the HTTP address)", func(c *config) *string { return &c.ExternalURL }),
 		boolSetting("clickhouse-tls", "RIGWATCH_CLICKHOUSE_TLS", "connect to ClickHouse over TLS", func(c *config) *bool { return &c.ClickHouseTLS }),
 		strSetting("clickhouse-tls-ca", "RIGWATCH_CLICKHOUSE_TLS_CA", "PEM file of the CA to trust for ClickHouse", func(c *config) *string { return &c.ClickHouseTLSCA }),
 		boolSetting("clickhouse-tls-insecure", "RIGWATCH_CLICKHOUSE_TLS_INSECURE", "skip ClickHouse certificate verification (testing only)", func(c *config) *bool { return &c.ClickHouseTLSInsecure }),
@@ -167,6 +188,10 @@ func (g *globalFlags) register(root *cobra.Command) {
 	}
 	f := root.PersistentFlags()
 	f.StringVar(&g.configFile, "config", "", "YAML config file (env RIGWATCH_CONFIG)")
+	f.CountVarP(&g.verbose, "verbose", "v", "log more: -v info, -vv debug (the same as --log-level info or debug)")
+	root.PersistentPreRun = func(cmd *cobra.Command, args []string) {
+		g.cmdLevel = cmd.Annotations[logLevelAnnotation]
+	}
 	for _, s := range g.settings {
 		usage := fmt.Sprintf("%s (env %s)", s.usage, s.env)
 		if s.isBool {
@@ -212,6 +237,21 @@ func (g *globalFlags) resolve() (config, error) {
 			}
 		}
 	}
+	if g.verbose > 0 {
+		if f := g.flags.Lookup("log-level"); f != nil && f.Changed {
+			return cfg, usagef("-v and --log-level both set the log level: give one")
+		}
+		cfg.LogLevel = "info"
+		if g.verbose > 1 {
+			cfg.LogLevel = "debug"
+		}
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = g.cmdLevel
+		if cfg.LogLevel == "" {
+			cfg.LogLevel = "warn"
+		}
+	}
 	if cfg.BatchSize <= 0 {
 		return cfg, usagef("--batch-size must be > 0")
 	}
@@ -227,10 +267,36 @@ func (g *globalFlags) resolve() (config, error) {
 	if cfg.FlushInterval <= 0 {
 		return cfg, usagef("--flush-interval must be > 0")
 	}
+	if cfg.AlertmanagerResend <= 0 {
+		return cfg, usagef("--alertmanager-resend must be > 0")
+	}
+	if cfg.AlertmanagerURL != "" {
+		if _, err := notify.ParseAlertmanagerURLs(cfg.AlertmanagerURL); err != nil {
+			return cfg, usagef("--alertmanager: %v", err)
+		}
+	}
+	if err := checkClickHouse(cfg); err != nil {
+		return cfg, err
+	}
 	if _, err := zapcore.ParseLevel(cfg.LogLevel); err != nil {
 		return cfg, usagef("--log-level %q: want debug, info, warn or error", cfg.LogLevel)
 	}
 	return cfg, nil
+}
+
+// checkClickHouse checks the ClickHouse address list and cluster name.
+func checkClickHouse(cfg config) error {
+	if cfg.ClickHouseCluster != "" && cfg.ClickHouse == "" {
+		return usagef("--clickhouse-cluster %s needs the cluster's servers in --clickhouse", cfg.ClickHouseCluster)
+	}
+	sc := store.Config{Addr: cfg.ClickHouse, Cluster: cfg.ClickHouseCluster, Database: cfg.ClickHouseDB}
+	if cfg.ClickHouse == "" {
+		return nil
+	}
+	if err := sc.Validate(); err != nil {
+		return usagef("--clickhouse: %v", err)
+	}
+	return nil
 }
 
 func firstLine(s string) string {

@@ -36,7 +36,8 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 			"84 operators by default), then streams a simulated grid's meter readings and marketplace purchases at\n" +
 			"accelerated event time through the real ingest and detection path. Theft incidents start during the\n" +
 			"run. Prints the web UI's address with a login token. Ctrl-C stops everything.",
-		Args: exactArgs(0, "no arguments"),
+		Args:        exactArgs(0, "no arguments"),
+		Annotations: map[string]string{logLevelAnnotation: "info"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := httpAddrOf(cmd, o.http)
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
@@ -40,8 +41,24 @@ func (s storeSeries) MeterReadings(ctx context.Context, from, to time.Time, fn f
 	return s.st.MeterReadings(ctx, from, to, fn)
 }
 
+func (s storeSeries) MeterReadingsOf(ctx context.Context, ids []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	return s.st.MeterReadingsOf(ctx, ids, from, to, fn)
+}
+
 func (s storeSeries) Purchases(ctx context.Context, from, to time.Time) ([]schemas.Purchase, error) {
 	return s.st.PurchasesBetween(ctx, from, to)
+}
+
+func (s storeSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t time.Time) (map[string]float64, error) {
+	out := map[string]float64{}
+	if len(meterIDs) == 0 {
+		return out, nil
+	}
+	totals, err := s.st.MeterTotals(ctx, meterIDs, time.Unix(0, 0), t)
+	for id, v := range totals {
+		out[id] = v.KWh
+	}
+	return out, err
 }
 
 // alertSink delivers the detector's findings: the alerts table (keeping
@@ -51,7 +68,7 @@ type alertSink struct {
 	st      *store.Store
 	topic   *kafka.Writer // nil: no broker
 	publish func([]schemas.Alert)
-	notify  func(context.Context, []schemas.Alert) // told of opened alerts; must not block
+	notify  func(context.Context, []schemas.Alert) // told of opened alerts and those that became critical; must not block
 	log     *zap.Logger
 
 	mu    sync.Mutex
@@ -69,8 +86,9 @@ func (s *alertSink) emit(ctx context.Context, alerts []schemas.Alert) error {
 	for _, a := range res.Opened {
 		alertsRaised.WithLabelValues(a.Kind, a.Severity).Inc()
 	}
-	if s.notify != nil && len(res.Opened) > 0 {
-		s.notify(ctx, res.Opened)
+	// People are told of new findings and of findings that became critical.
+	if told := append(append([]schemas.Alert(nil), res.Opened...), res.Escalated...); s.notify != nil && len(told) > 0 {
+		s.notify(ctx, told)
 	}
 	changed := append(append([]schemas.Alert(nil), res.Opened...), res.Updated...)
 	if s.topic != nil && len(changed) > 0 {
@@ -135,13 +153,15 @@ func (s *alertSink) writeFile(path string) (int, error) {
 	return len(all), f.Close()
 }
 
-// newEngine builds the detector over a freshly loaded registry.
-func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, error) {
+// newEngine builds the detector over a freshly loaded registry, which it
+// also returns.
+func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, *registry.Index, error) {
 	reg, err := rt.loadRegistry(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return detect.New(detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}, reg, rt.log)
+	eng, err := detect.New(detect.Config{TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh}, reg, rt.log)
+	return eng, reg, err
 }
 
 // evaluate runs the engine over (from, to] and hands its findings to sink.
@@ -153,83 +173,134 @@ func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *al
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
 	eventTime.Set(float64(to.Unix()))
+	return keep(ctx, eng, st, sink, alerts)
+}
+
+// keep stores what an evaluation found: the feeders' loss models and
+// hours and the sites' hours the pages read, then the alerts.
+func keep(ctx context.Context, eng *detect.Engine, st *store.Store, sink *alertSink, alerts []schemas.Alert) error {
+	if err := st.WriteLossModels(ctx, eng.LossModels()); err != nil {
+		return err
+	}
+	fs, ss := eng.Hours()
+	if err := st.WriteHours(ctx, fs, ss); err != nil {
+		return err
+	}
 	return sink.emit(ctx, alerts)
 }
 
 // hourBefore returns the last whole hour at or before t.
 func hourBefore(t time.Time) time.Time { return t.UTC().Truncate(time.Hour) }
 
-// detectLoop evaluates the rules live. Every tick it reads the event-time
-// watermark (the time nearly all meters have reported past) and notes the
-// end offsets of the registry and purchase topics; once the consumers have
-// stored up to those offsets, everything produced before the readings the
-// watermark covers is stored, and the rules run up to the last whole hour
-// before the watermark less an allowance for late meters. So live
-// evaluation sees the data a replay sees: a site does not look over
-// capacity, or an operator short of purchases, only because their records
-// are still in flight.
-func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *alertSink, every, lateness time.Duration) {
-	log := rt.log.With(zap.String("component", "detect"))
-	var (
-		last    time.Time // evaluated up to here
-		pending time.Time // next target, once the context topics reach ends
-		ends    map[schemas.Stream]ingest.Offsets
-	)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !pending.IsZero() && contextStored(ctx, rt, ends) {
-			if last.IsZero() || pending.Sub(last) > 30*24*time.Hour {
-				// Start where the data starts when it is recent enough to
-				// replay, else a lookback before now.
-				first, _, err := rt.store.ReadingSpan(ctx)
-				if err != nil {
-					log.Warn("cannot read the span of readings", zap.Error(err))
-					continue
-				}
-				last = hourBefore(first.Add(-time.Second))
-				if pending.Sub(last) > 30*24*time.Hour {
-					last = pending.Add(-7 * 24 * time.Hour)
-				}
+var rowsReadBack = promauto.NewCounter(prometheus.CounterOpts{
+	Name: "rigwatch_detect_rows_read_total",
+	Help: "Readings live detection has read back from ClickHouse; divided by rigwatch_consumer_stored_total of the readings topic, the rows read back per reading stored.",
+})
+
+// detectLoop runs live detection (detect.Live) until ctx ends: the
+// engine's state is kept in ClickHouse, so that a process taking over
+// detection continues from it; the barrier waits for the registry and
+// purchases produced before the readings evaluated; the readings consumers
+// mark what they store behind the detector's horizon.
+func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *alertSink, every, lateness time.Duration) error {
+	var rows int64
+	l := &detect.Live{
+		Engine: eng, Source: storeSeries{rt.store}, Barrier: &contextBarrier{rt: rt},
+		Marks: &storeMarks{st: rt.store}, State: storeState{rt.store},
+		Every: every, Lateness: lateness, Log: rt.log.With(zap.String("component", "detect")),
+		Emit: func(ctx context.Context, to time.Time, alerts []schemas.Alert) error {
+			return keep(ctx, eng, rt.store, sink, alerts)
+		},
+		Evaluated: func(to time.Time, took time.Duration, read int64) {
+			evalSeconds.Observe(took.Seconds())
+			eventTime.Set(float64(to.Unix()))
+			if read > rows {
+				rowsReadBack.Add(float64(read - rows))
 			}
-			if pending.After(last) {
-				if err := evaluate(ctx, eng, rt.store, sink, last, pending); err != nil {
-					if ctx.Err() == nil {
-						log.Warn("detection failed; retrying next tick", zap.Error(err))
-					}
-					continue
-				}
-				last = pending
-			}
-			pending = time.Time{}
-		}
-		if !pending.IsZero() {
-			continue // still waiting for the context topics
-		}
-		_, latest, err := rt.store.ReadingSpan(ctx)
-		if err != nil || latest.IsZero() {
-			continue
-		}
-		wm, err := rt.store.Watermark(ctx, latest)
-		if err != nil {
-			log.Warn("cannot read the event-time watermark", zap.Error(err))
-			continue
-		}
-		target := hourBefore(wm.Add(-lateness))
-		if !last.IsZero() && !target.After(last) {
-			continue
-		}
-		if ends, err = contextEnds(ctx, rt); err != nil {
-			log.Warn("cannot read topic offsets", zap.Error(err))
-			continue
-		}
-		pending = target
+			rows = read
+		},
 	}
+	return l.Run(ctx)
+}
+
+func (s storeSeries) ReadingSpan(ctx context.Context) (time.Time, time.Time, error) {
+	return s.st.ReadingSpan(ctx)
+}
+
+func (s storeSeries) Watermark(ctx context.Context, latest time.Time) (time.Time, error) {
+	return s.st.Watermark(ctx, latest)
+}
+
+// contextBarrier holds an evaluation back until the consumers have stored
+// the context topics up to their end offsets when it was chosen: everything
+// produced before the readings the watermark covers. So live evaluation
+// sees the data a replay sees: a site does not look over capacity, or an
+// operator short of purchases, only because their records are in flight.
+type contextBarrier struct {
+	rt   *runtime
+	ends map[schemas.Stream]ingest.Offsets
+}
+
+func (b *contextBarrier) Note(ctx context.Context) (err error) {
+	b.ends, err = contextEnds(ctx, b.rt)
+	return err
+}
+
+func (b *contextBarrier) Passed(ctx context.Context) (bool, error) {
+	return contextStored(ctx, b.rt, b.ends), nil
+}
+
+// storeState keeps the detector's snapshot in ClickHouse.
+type storeState struct{ st *store.Store }
+
+func (s storeState) Load(ctx context.Context) ([]byte, error) {
+	b, _, err := s.st.LoadDetectorState(ctx)
+	return b, err
+}
+
+func (s storeState) Save(ctx context.Context, to time.Time, b []byte) error {
+	return s.st.SaveDetectorState(ctx, to, b)
+}
+
+// markSkew is how far the clocks of the processes noting marks may run
+// behind the detector's: marks are read back that far, and those already
+// taken skipped.
+const markSkew = 2 * time.Minute
+
+// storeMarks is the detector's side of the marks in ClickHouse: it
+// publishes its horizon and takes the marks noted since it last looked.
+type storeMarks struct {
+	st    *store.Store
+	since time.Time                      // marks noted before were taken
+	seen  map[store.ReadingMark]struct{} // taken, noted since since-markSkew
+}
+
+func (m *storeMarks) Publish(ctx context.Context, h time.Time) error {
+	if m.since.IsZero() {
+		// A detector that starts reads everything it needs afresh.
+		m.since = time.Now().Add(-markSkew)
+	}
+	return m.st.PublishHorizon(ctx, h)
+}
+
+func (m *storeMarks) Take(ctx context.Context) ([]detect.Mark, error) {
+	now := time.Now()
+	rs, err := m.st.ReadingMarksSince(ctx, m.since.Add(-markSkew))
+	if err != nil {
+		return nil, err
+	}
+	seen := map[store.ReadingMark]struct{}{}
+	var out []detect.Mark
+	for _, r := range rs {
+		if _, ok := m.seen[r]; !ok {
+			out = append(out, detect.Mark{MeterID: r.MeterID, TS: r.TS, IntervalS: r.IntervalS})
+		}
+		if !r.Noted.Before(now.Add(-markSkew)) {
+			seen[r] = struct{}{}
+		}
+	}
+	m.seen, m.since = seen, now
+	return out, nil
 }
 
 // contextTopics are the inputs readings are judged against.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/api"
 	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
 
@@ -50,7 +51,7 @@ func openInvestigation(ctx context.Context, g *globalFlags, withRegistry bool) (
 	if err != nil {
 		return nil, err
 	}
-	inv := &investigation{rt: rt, q: &api.Queries{Store: rt.store, TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh, LossFraction: 0.08,
+	inv := &investigation{rt: rt, q: &api.Queries{Store: rt.store, TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh,
 		Location: time.FixedZone("UTC+5", 5*3600), Version: rigwatchVersion()}, who: cliUser()}
 	if withRegistry {
 		ix, err := registry.New(registry.Config{}, rt.log)
@@ -92,24 +93,15 @@ func cliUser() string {
 	return "cli:" + strconv.Itoa(os.Getuid())
 }
 
-// cliWindow turns --since (and --until, default the newest reading) into a
-// window.
+// cliWindow turns --since and --until into a window as the API's pages do:
+// by default it ends at the newest stored reading, wherever that lies
+// against the wall clock.
 func cliWindow(ctx context.Context, st *store.Store, since, until string, def time.Duration) (time.Time, time.Time, error) {
-	to := time.Now().UTC().Truncate(time.Second)
-	if until != "" {
-		t, err := api.ParseTime("until", until)
-		if err != nil {
-			return to, to, usagef("--until %q: want an RFC 3339 time", until)
-		}
-		to = t
-	} else if last, err := st.LatestReadingTime(ctx); err == nil && !last.IsZero() && last.Before(to) {
-		to = last
+	from, to, err := api.Window(ctx, st, since, until, def, time.Now())
+	if api.IsBadParam(err) {
+		return from, to, usageError{err}
 	}
-	from, err := api.ParseSince(since, to, def)
-	if err != nil {
-		return to, to, usagef("--since %q: want a duration like 30d, 12h or an RFC 3339 time", since)
-	}
-	return from, to, nil
+	return from, to, err
 }
 
 func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
@@ -150,19 +142,21 @@ func newFeedersCmd(g *globalFlags) *cobra.Command {
 				return writeJSON(w, rank)
 			case out.csv:
 				cw := csv.NewWriter(w)
-				_ = cw.Write([]string{"rank", "feeder_id", "oblast", "class", "meters", "meters_reporting", "head_kwh", "meters_kwh", "unaccounted_kwh", "unaccounted_pct", "beyond_loss_kwh", "estimated_value_kzt"})
+				_ = cw.Write([]string{"rank", "feeder_id", "oblast", "class", "meters", "meters_reporting", "head_kwh", "meters_kwh", "unaccounted_kwh", "unaccounted_pct", "normal_loss_kwh", "loss_model", "beyond_loss_kwh", "estimated_value_kzt"})
 				for _, r := range rank.Top {
 					_ = cw.Write([]string{strconv.Itoa(r.Rank), r.FeederID, r.Oblast, r.Class, strconv.Itoa(r.Meters), strconv.Itoa(r.Reporting),
-						f3(r.HeadKWh), f3(r.MetersKWh), f3(r.UnaccountedKWh), f3(r.UnaccountedPct), f3(r.BeyondLossKWh), f3(r.ValueKZT)})
+						f3(r.HeadKWh), f3(r.MetersKWh), f3(r.UnaccountedKWh), f3(r.UnaccountedPct), f3(r.NormalLossKWh), modelSource(r.LossModel), f3(r.BeyondLossKWh), f3(r.ValueKZT)})
 				}
 				cw.Flush()
 				return cw.Error()
 			}
-			fmt.Fprintf(w, "feeders by unaccounted energy, %s to %s (%d feeders with head data, %d without)\n\n", rank.From.Format(time.RFC3339), rank.To.Format(time.RFC3339), rank.Feeders, rank.WithoutHead)
+			fmt.Fprintf(w, "feeders by energy beyond normal technical losses, %s to %s (%d feeders with head data, %d without)\n", rank.From.Format(time.RFC3339), rank.To.Format(time.RFC3339), rank.Feeders, rank.WithoutHead)
+			fmt.Fprintf(w, "unaccounted = head - meters; normal losses by each feeder's loss model; only energy beyond them is valued\n\n")
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintln(tw, "#\tfeeder\toblast\tmeters\thead kWh\tmeters kWh\tunaccounted kWh\t%\tKZT\t")
+			fmt.Fprintln(tw, "#\tfeeder\toblast\tmeters\thead kWh\tmeters kWh\tunaccounted kWh\t%\tnormal loss kWh\tmodel\tbeyond kWh\tKZT\t")
 			for _, r := range rank.Top {
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t\n", r.Rank, r.FeederID, r.Oblast, r.Reporting, r.Meters, f1(r.HeadKWh), f1(r.MetersKWh), f1(r.UnaccountedKWh), f1(r.UnaccountedPct), f1(r.ValueKZT))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.Rank, r.FeederID, r.Oblast, r.Reporting, r.Meters, f1(r.HeadKWh), f1(r.MetersKWh),
+					f1(r.UnaccountedKWh), f1(r.UnaccountedPct), f1(r.NormalLossKWh), modelSource(r.LossModel), f1(r.BeyondLossKWh), f1(r.ValueKZT))
 			}
 			return tw.Flush()
 		},
@@ -179,7 +173,7 @@ func f3(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func newFeederCmd(g *globalFlags) *cobra.Command {
 	var out outFlags
-	var since, until string
+	var since, until, alertID string
 	cmd := &cobra.Command{
 		Use:   "feeder FEEDER_ID",
 		Short: "A feeder's hourly balance (head, meters, residual), its meters and alerts",
@@ -198,12 +192,21 @@ func newFeederCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer inv.close()
-			from, to, err := cliWindow(ctx, inv.rt.store, since, until, 7*24*time.Hour)
-			if err != nil {
+			var from, to time.Time
+			if alertID != "" {
+				if cmd.Flags().Changed("since") || until != "" {
+					return usagef("--alert takes the alert's window: give it without --since and --until")
+				}
+				a, err := inv.rt.store.GetAlert(ctx, alertID)
+				if err != nil {
+					return fmt.Errorf("alert %s: %w", alertID, err)
+				}
+				from, to = api.AlertWindow(a)
+			} else if from, to, err = cliWindow(ctx, inv.rt.store, since, until, 7*24*time.Hour); err != nil {
 				return err
 			}
 			d, err := inv.q.Feeder(ctx, id, from, to)
-			inv.audit(ctx, "read feeder", map[string]any{"id": id, "since": since, "until": until}, err)
+			inv.audit(ctx, "read feeder", map[string]any{"id": id, "since": since, "until": until, "alert": alertID}, err)
 			if errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("feeder %s has no meters in the registry", id)
 			}
@@ -216,6 +219,7 @@ func newFeederCmd(g *globalFlags) *cobra.Command {
 	out.register(cmd)
 	cmd.Flags().StringVar(&since, "since", "7d", "window start: a duration back (7d, 12h) or an RFC 3339 time")
 	cmd.Flags().StringVar(&until, "until", "", "window end, RFC 3339 (default: the newest stored reading)")
+	cmd.Flags().StringVar(&alertID, "alert", "", "show this alert's window, with a day before it")
 	return cmd
 }
 
@@ -225,16 +229,26 @@ func printFeeder(w io.Writer, d api.FeederDetail, out outFlags) error {
 		return writeJSON(w, d)
 	case out.csv:
 		cw := csv.NewWriter(w)
-		_ = cw.Write([]string{"hour", "head_kwh", "meters_kwh", "residual_kwh", "loss_band_kwh"})
+		_ = cw.Write([]string{"hour", "head_kwh", "meters_kwh", "residual_kwh", "loss_band_kwh", "beyond_kwh"})
 		for _, h := range d.Hourly {
-			_ = cw.Write([]string{h.Hour.Format(time.RFC3339), f3(h.HeadKWh), f3(h.MetersKWh), f3(h.ResidualKWh), f3(h.LossBandKWh)})
+			_ = cw.Write([]string{h.Hour.Format(time.RFC3339), f3(h.HeadKWh), f3(h.MetersKWh), f3(h.ResidualKWh), f3(h.LossBandKWh), f3(h.BeyondKWh)})
 		}
 		cw.Flush()
 		return cw.Error()
 	}
 	fmt.Fprintf(w, "feeder %s (%s), %s to %s\n", d.FeederID, d.Oblast, d.From.Format(time.RFC3339), d.To.Format(time.RFC3339))
-	fmt.Fprintf(w, "head %s kWh, meters %s kWh, unaccounted %s kWh (%s%%), %s kWh beyond the loss band, ~%s KZT\n\n",
-		f1(d.HeadKWh), f1(d.MetersKWh), f1(d.UnaccountedKWh), f1(d.UnaccountedPct), f1(d.BeyondLossKWh), f1(d.ValueKZT))
+	fmt.Fprintf(w, "head %s kWh, meters %s kWh, unaccounted (head - meters) %s kWh (%s%%)\n", f1(d.HeadKWh), f1(d.MetersKWh), f1(d.UnaccountedKWh), f1(d.UnaccountedPct))
+	fmt.Fprintf(w, "normal technical losses %s kWh (%s), beyond them %s kWh, worth ~%s KZT\n\n", f1(d.NormalLossKWh), modelSource(d.LossModel), f1(d.BeyondLossKWh), f1(d.ValueKZT))
+	if len(d.Suspects) > 0 {
+		fmt.Fprintf(w, "suspect meters (alert %s)\n", d.Suspects[0].Source)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "#\tmeter\tscore\test. kWh hidden")
+		for i, s := range d.Suspects {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", i+1, s.MeterID, f1(s.Score), f1(s.EstKWh))
+		}
+		tw.Flush()
+		fmt.Fprintln(w)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "meter\trole\tclass\tsite\tkWh\treadings\tregistered kW")
 	for _, m := range d.Meters {
@@ -247,7 +261,7 @@ func printFeeder(w io.Writer, d api.FeederDetail, out outFlags) error {
 	tw.Flush()
 	fmt.Fprintf(w, "\nhourly (%d hours; --csv for the series)\n", len(d.Hourly))
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "hour\thead kWh\tmeters kWh\tresidual kWh\tloss band kWh\t")
+	fmt.Fprintln(tw, "hour\thead kWh\tmeters kWh\tresidual kWh\tnormal loss kWh\t")
 	hs := d.Hourly
 	if len(hs) > 24 {
 		hs = hs[len(hs)-24:]
@@ -259,4 +273,13 @@ func printFeeder(w io.Writer, d api.FeederDetail, out outFlags) error {
 	fmt.Fprintf(w, "\nalerts (%d)\n", len(d.Alerts))
 	printAlertTable(w, d.Alerts)
 	return nil
+}
+
+// modelSource names where a feeder's normal losses come from, and their
+// share.
+func modelSource(m *schemas.LossModel) string {
+	if m == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s %.1f%%", m.Source, 100*m.Share)
 }

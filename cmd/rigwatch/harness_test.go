@@ -94,7 +94,7 @@ func freeAddr(t *testing.T) string {
 func startServe(t *testing.T, brokers []string, ch, db, name string, extra ...string) *proc {
 	t.Helper()
 	p := &proc{http: freeAddr(t), log: filepath.Join(t.TempDir(), name+".log"), done: make(chan error, 1)}
-	args := append([]string{"serve", "--kafka", brokers[0], "--clickhouse", ch, "--clickhouse-database", db,
+	args := append([]string{"serve", "--kafka", strings.Join(brokers, ","), "--clickhouse", ch, "--clickhouse-database", db,
 		"--http", p.http, "--flush-interval", "300ms", "--batch-size", "20000", "--data-dir", t.TempDir()}, extra...)
 	p.cmd = exec.Command(binary(t), args...)
 	f, err := os.Create(p.log)

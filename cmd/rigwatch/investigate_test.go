@@ -18,6 +18,13 @@ import (
 // household, 3 kWh per interval unaccounted) and an alert on it.
 func investigationFixture(t *testing.T) ([]string, *store.Store) {
 	t.Helper()
+	return investigationFixtureAt(t, time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC))
+}
+
+// investigationFixtureAt is investigationFixture with its day of readings
+// starting at t0.
+func investigationFixtureAt(t *testing.T, t0 time.Time) ([]string, *store.Store) {
+	t.Helper()
 	addr, db := testenv.ClickHouseAddr(t), testenv.DatabaseName()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -29,8 +36,7 @@ func investigationFixture(t *testing.T) ([]string, *store.Store) {
 		_ = st.DropDatabase(context.Background())
 		st.Close()
 	})
-	upd := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	t0 := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	upd := t0.AddDate(0, -9, 0)
 	b := &schemas.Batch{
 		Licenses: []schemas.License{{LicenseID: "L1", OperatorID: "OP1", Status: "active", ValidFrom: upd, ValidTo: upd.AddDate(2, 0, 0), UpdatedAt: upd}},
 		Rigs:     []schemas.Rig{{RigID: "R1", Serial: "SN1", RatedPowerW: 3250, OperatorID: "OP1", LicenseID: "L1", SiteID: "S1", Status: "active", UpdatedAt: upd}},
@@ -66,7 +72,7 @@ func TestInvestigatorCommands(t *testing.T) {
 	if out, err = cmd("feeders", "--top", "5"); err != nil || !strings.Contains(out, "F1") {
 		t.Errorf("feeders table: %v\n%s", err, out)
 	}
-	if out, err = cmd("feeder", "F1", "--since", "2d", "--csv"); err != nil || !strings.HasPrefix(out, "hour,head_kwh,meters_kwh,residual_kwh,loss_band_kwh\n") || strings.Count(out, "\n") != 25 {
+	if out, err = cmd("feeder", "F1", "--since", "2d", "--csv"); err != nil || !strings.HasPrefix(out, "hour,head_kwh,meters_kwh,residual_kwh,loss_band_kwh,beyond_kwh\n") || strings.Count(out, "\n") != 25 {
 		t.Errorf("feeder --csv: %v\n%s", err, out)
 	}
 	if out, err = cmd("feeder", "F1"); err != nil || !strings.Contains(out, "fi-F1") || !strings.Contains(out, "MS") {
@@ -137,5 +143,48 @@ func TestInvestigatorCommands(t *testing.T) {
 		if actions[a] == 0 {
 			t.Errorf("no audit row for %q: %v", a, actions)
 		}
+	}
+}
+
+// TestInvestigatorWindowFollowsData: with readings two days ahead of the
+// wall clock (a demo's accelerated event time), `feeders` and `feeder`
+// default to windows that end at the newest reading, and `feeder --alert`
+// shows the alert's window with a day before it.
+func TestInvestigatorWindowFollowsData(t *testing.T) {
+	t0 := time.Now().UTC().Truncate(time.Hour).Add(48 * time.Hour)
+	end := t0.Add(24 * time.Hour)
+	flags, _ := investigationFixtureAt(t, t0)
+	cmd := func(args ...string) (string, error) { return run(t, append(args, flags...)...) }
+	var w struct {
+		From, To time.Time
+		Hourly   []json.RawMessage
+		Top      []json.RawMessage
+	}
+	read := func(args ...string) {
+		t.Helper()
+		out, err := cmd(args...)
+		w.Hourly, w.Top = nil, nil
+		if err != nil || json.Unmarshal([]byte(out), &w) != nil {
+			t.Fatalf("%v: %v\n%s", args, err, out)
+		}
+	}
+	read("feeder", "F1", "--json")
+	if !w.To.Equal(end) || !w.From.Equal(end.Add(-7*24*time.Hour)) || len(w.Hourly) != 24 {
+		t.Errorf("feeder: %s..%s, %d hours; want ..%s (the newest reading), 24 hours", w.From, w.To, len(w.Hourly), end)
+	}
+	read("feeders", "--json")
+	if !w.To.Equal(end) || len(w.Top) != 1 {
+		t.Errorf("feeders: ..%s, %d feeders; want ..%s, 1", w.To, len(w.Top), end)
+	}
+	read("feeder", "F1", "--alert", "fi-F1", "--json")
+	if !w.From.Equal(t0.Add(-24*time.Hour)) || !w.To.Equal(end) || len(w.Hourly) != 24 {
+		t.Errorf("feeder --alert: %s..%s, %d hours; want %s..%s", w.From, w.To, len(w.Hourly), t0.Add(-24*time.Hour), end)
+	}
+	out, err := cmd("alerts", "--since", "1d", "--json")
+	if err != nil || !strings.Contains(out, `"fi-F1"`) {
+		t.Errorf("alerts --since 1d (back from the newest reading): %v\n%s", err, out)
+	}
+	if _, err := cmd("feeder", "F1", "--alert", "fi-F1", "--since", "2d"); exitCode(err) != 2 {
+		t.Errorf("--alert with --since: %v, want a usage error", err)
 	}
 }

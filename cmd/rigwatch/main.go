@@ -57,8 +57,11 @@ func isCobraUsage(err error) bool {
 	return false
 }
 
-func newRoot() *cobra.Command {
-	g := &globalFlags{}
+func newRoot() *cobra.Command { return newRootWith(&globalFlags{}) }
+
+// newRootWith builds the command tree around g, which the commands resolve
+// their configuration from.
+func newRootWith(g *globalFlags) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "rigwatch",
 		Short:         "Register of crypto-mining equipment and electricity-theft detection",

@@ -76,6 +76,9 @@ func TestUsageErrors(t *testing.T) {
 		{"serve", "--no-such-flag"},
 		{"replay", t.TempDir(), "--batch-size", "x"},
 		{"replay", t.TempDir(), "--log-level", "loud"},
+		{"serve", "--alertmanager", "alertmanager:9093"},
+		{"demo", "--alertmanager", "ftp://alertmanager:9093"},
+		{"serve", "--alertmanager-resend", "0s"},
 	}
 	for _, args := range cases {
 		_, err := run(t, args...)
@@ -109,5 +112,21 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 	if _, err := g.resolve(); exitCode(err) != 2 {
 		t.Errorf("unknown config key: %v, want a usage error", err)
+	}
+}
+
+// TestExampleConfig: deployments/rigwatch.example.yaml names only keys
+// rigwatch knows, with values it accepts.
+func TestExampleConfig(t *testing.T) {
+	root := &cobra.Command{Use: "rigwatch"}
+	g := &globalFlags{}
+	g.register(root)
+	g.configFile = filepath.Join("..", "..", "deployments", "rigwatch.example.yaml")
+	cfg, err := g.resolve()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AlertmanagerURL == "" || cfg.ExternalURL == "" || cfg.AlertmanagerResend != time.Minute {
+		t.Errorf("example config: alertmanager %q, external URL %q, resend %s", cfg.AlertmanagerURL, cfg.ExternalURL, cfg.AlertmanagerResend)
 	}
 }

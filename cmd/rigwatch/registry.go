@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rigwatch/rigwatch/api"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -31,16 +32,20 @@ func newRegistryCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-// atFlag is the instant a registry command reports on: --at, or now.
+// atFlag is the instant a registry command reports on: --at, or the
+// registry as it stands (api.RegistryNow: now, or the newest stored record
+// when event time runs ahead of the clock).
 type atFlag struct{ s string }
 
 func (a *atFlag) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&a.s, "at", "", "report the registry as it stood at this RFC 3339 time (default: now)")
+	cmd.Flags().StringVar(&a.s, "at", "", "report the registry as it stood at this RFC 3339 time (default: as it stands now)")
 }
 
+// time returns --at, or the zero time for "as it stands", which
+// loadRegistry resolves.
 func (a *atFlag) time() (time.Time, error) {
 	if a.s == "" {
-		return time.Now().UTC().Truncate(time.Second), nil
+		return time.Time{}, nil
 	}
 	t, err := schemas.ParseTime("at", a.s)
 	if err != nil {
@@ -50,13 +55,19 @@ func (a *atFlag) time() (time.Time, error) {
 }
 
 // loadRegistry opens storage (no broker) and rebuilds from it the part of
-// the registry scope names (all of it for the zero Scope).
-func loadRegistry(ctx context.Context, g *globalFlags, scope store.Scope) (*registry.Index, error) {
+// the registry scope names (all of it for the zero Scope). A zero *at
+// becomes the instant the registry stands at.
+func loadRegistry(ctx context.Context, g *globalFlags, scope store.Scope, at *time.Time) (*registry.Index, error) {
 	rt, err := openRuntime(ctx, g, false)
 	if err != nil {
 		return nil, err
 	}
 	defer rt.close()
+	if at.IsZero() {
+		if *at, err = api.RegistryNow(ctx, rt.store, time.Now()); err != nil {
+			return nil, err
+		}
+	}
 	return rt.loadRegistryScope(ctx, scope)
 }
 
@@ -78,7 +89,7 @@ func newRegistryStatsCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ix, err := loadRegistry(cmd.Context(), g, store.Scope{})
+			ix, err := loadRegistry(cmd.Context(), g, store.Scope{}, &t)
 			if err != nil {
 				return err
 			}
@@ -209,7 +220,7 @@ func newLookupCmd[R any](g *globalFlags, use, short, what, notFound string, scop
 			}
 			// Only the records of what is looked up: a national registry
 			// loads in seconds, one site's part in milliseconds.
-			ix, err := loadRegistry(cmd.Context(), g, scope(args[0]))
+			ix, err := loadRegistry(cmd.Context(), g, scope(args[0]), &t)
 			if err != nil {
 				return err
 			}

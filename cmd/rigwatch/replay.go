@@ -178,7 +178,7 @@ func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, 
 		}
 	}
 	start := time.Now()
-	eng, err := newEngine(ctx, rt)
+	eng, reg, err := newEngine(ctx, rt)
 	if err != nil {
 		return det, err
 	}
@@ -190,8 +190,23 @@ func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, 
 		if err := evaluate(ctx, eng, rt.store, sink, hourBefore(from.Add(-time.Second)), to); err != nil {
 			return det, err
 		}
+		det.From, det.To = from, to
+	} else {
+		// No readings at all, so no meter rule has anything to judge. The
+		// registry rules still do: check the registry as it stood at its
+		// newest record (the data's time, not the wall clock's).
+		det.NoReadings = true
+		at, err := rt.store.RegistryLatest(ctx)
+		if err != nil {
+			return det, err
+		}
+		if !at.IsZero() {
+			det.RegistryAt = &at
+			if err := sink.emit(ctx, reg.Check(at)); err != nil {
+				return det, err
+			}
+		}
 	}
-	det.From, det.To = from, to
 	det.ByKind = map[string]int{}
 	sink.mu.Lock()
 	for _, a := range sink.final {
@@ -247,8 +262,16 @@ func printSummary(w io.Writer, sum ingest.ReplaySummary, asJSON bool) error {
 			kinds = append(kinds, fmt.Sprintf("%s %d", k, n))
 		}
 		sort.Strings(kinds)
-		fmt.Fprintf(w, "detection over %s .. %s: %d alerts (%s) in %.1fs\n", d.From.Format(time.RFC3339), d.To.Format(time.RFC3339),
-			d.Alerts, strings.Join(kinds, ", "), d.Seconds)
+		switch {
+		case !d.NoReadings:
+			fmt.Fprintf(w, "detection over %s .. %s: %d alerts (%s) in %.1fs\n", d.From.Format(time.RFC3339), d.To.Format(time.RFC3339),
+				d.Alerts, strings.Join(kinds, ", "), d.Seconds)
+		case d.RegistryAt != nil:
+			fmt.Fprintf(w, "no readings stored, so no meter rule ran; registry checks as of its newest record (%s): %d alerts (%s)\n",
+				d.RegistryAt.Format(time.RFC3339), d.Alerts, strings.Join(kinds, ", "))
+		default:
+			fmt.Fprintln(w, "no readings and no registry records stored: no rule ran")
+		}
 		if d.File != "" {
 			fmt.Fprintf(w, "alerts written to %s\n", d.File)
 		}

@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/internal/testenv"
@@ -105,5 +109,63 @@ func TestReplayTwice(t *testing.T) {
 		} else if fmt.Sprint(counts) != fmt.Sprint(first) || tot != firstTot {
 			t.Errorf("second replay changed the store: %v %+v, first %v %+v", counts, tot, first, firstTot)
 		}
+	}
+}
+
+// TestReplayRegistryOnly replays registry files without readings: the
+// summary says there were no readings instead of a detection over year 1,
+// and the registry rules still run on the registry as its newest record
+// left it.
+func TestReplayRegistryOnly(t *testing.T) {
+	addr := testenv.ClickHouseAddr(t)
+	db := testenv.DatabaseName()
+	dir := t.TempDir()
+	files := map[string]string{
+		"licenses.csv": "license_id,operator_id,status,valid_from,valid_to,updated_at\n" +
+			"KZ-L-001,OP-01,active,2024-01-01T00:00:00Z,2027-01-01T00:00:00Z,2024-01-01T00:00:00Z\n",
+		// Two active rigs with one serial: a registry_violation.
+		"rigs.jsonl": `{"rig_id":"R-1","serial":"SN-1","model":"Antminer S19j Pro","rated_power_w":3068,"operator_id":"OP-01","license_id":"KZ-L-001","site_id":"SITE-01","status":"active","updated_at":"2024-02-01T00:00:00Z"}` + "\n" +
+			`{"rig_id":"R-2","serial":"SN-1","model":"Antminer S19j Pro","rated_power_w":3068,"operator_id":"OP-01","license_id":"KZ-L-001","site_id":"SITE-01","status":"active","updated_at":"2024-03-01T00:00:00Z"}` + "\n",
+		"meters.csv": "meter_id,feeder_id,role,class,site_id,updated_at\nS-1,F-1,site,mining,SITE-01,2024-01-15T00:00:00Z\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"replay", dir, "--clickhouse", addr, "--clickhouse-database", db, "--log-level", "error"}
+	out, err := run(t, args...)
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "0001-01-01") || !strings.Contains(out, "no readings stored") ||
+		!strings.Contains(out, "as of its newest record (2024-03-01T00:00:00Z): 1 alerts (registry_violation 1)") {
+		t.Errorf("summary does not say there were no readings, or lacks the registry check:\n%s", out)
+	}
+	out, err = run(t, append(args, "--json")...)
+	if err != nil {
+		t.Fatalf("replay --json: %v\n%s", err, out)
+	}
+	var sum ingest.ReplaySummary
+	if err := json.Unmarshal([]byte(out), &sum); err != nil {
+		t.Fatalf("summary is not JSON: %v\n%s", err, out)
+	}
+	d := sum.Detection
+	if d == nil || !d.NoReadings || d.RegistryAt == nil || !d.RegistryAt.Equal(time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)) ||
+		d.ByKind["registry_violation"] != 1 {
+		t.Errorf("detection summary %+v, want no_readings, registry_at 2024-03-01 and one registry_violation", d)
+	}
+
+	// Nothing at all to judge.
+	empty := t.TempDir()
+	if err := os.WriteFile(filepath.Join(empty, "purchases.csv"), []byte("tx_id,operator_id,mwh,ts\nT1,OP-01,0.5,2024-03-01T00:00:00Z\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "replay", empty, "--clickhouse", addr, "--clickhouse-database", testenv.DatabaseName(), "--log-level", "error")
+	if err != nil {
+		t.Fatalf("replay: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "0001-01-01") || !strings.Contains(out, "no readings and no registry records stored") {
+		t.Errorf("summary of a replay without readings or registry:\n%s", out)
 	}
 }

@@ -67,8 +67,8 @@ func openRuntime(ctx context.Context, g *globalFlags, withKafka bool) (*runtime,
 		rt.close()
 		return nil, usageError{err}
 	}
-	rt.store, err = openStore(ctx, store.Config{Addr: addr, Database: cfg.ClickHouseDB, Username: cfg.ClickHouseUser,
-		Password: cfg.ClickHousePassword, TLS: chTLS}, log)
+	rt.store, err = openStore(ctx, store.Config{Addr: addr, Cluster: cfg.ClickHouseCluster, Database: cfg.ClickHouseDB,
+		Username: cfg.ClickHouseUser, Password: cfg.ClickHousePassword, TLS: chTLS}, log)
 	if err != nil {
 		rt.close()
 		return nil, err

@@ -21,9 +21,10 @@ import (
 func newServeCmd(g *globalFlags) *cobra.Command {
 	var httpAddr string
 	cmd := &cobra.Command{
-		Use:   "serve",
-		Short: "Ingest every input topic into ClickHouse and serve the HTTP API until stopped",
-		Args:  exactArgs(0, "no arguments"),
+		Use:         "serve",
+		Short:       "Ingest every input topic into ClickHouse and serve the HTTP API until stopped",
+		Args:        exactArgs(0, "no arguments"),
+		Annotations: map[string]string{logLevelAnnotation: "info"},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			addr, err := httpAddrOf(cmd, httpAddr)
 			if err != nil {
@@ -81,7 +82,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			FlushInterval: rt.cfg.FlushInterval,
 			MaxBytes:      rt.cfg.MaxMessageBytes,
 			NewInserter:   func() ingest.Inserter { return rt.store.Inserter() },
-		}, rt.store, rejects, countUnknownMeters(reg.MeterAt, reg.Hook()), log)
+		}, rt.store, rejects, markLate(rt.store, log, countUnknownMeters(reg.MeterAt, reg.Hook())), log)
 		if err != nil {
 			return err
 		}
@@ -122,8 +123,18 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 	if opts.detect {
 		sink := &alertSink{st: rt.store, topic: alertsTopic(rt), publish: bc.Publish, log: log}
 		defer sink.topic.Close()
+		if rt.cfg.AlertmanagerURL != "" {
+			updates, unsubscribe := bc.Subscribe()
+			defer unsubscribe()
+			am, err := newAlertmanager(rt, externalURL(rt, srv.Addr()), updates)
+			if err != nil {
+				return usageError{err}
+			}
+			wg.Add(1)
+			go func() { defer wg.Done(); _ = am.Run(ctx) }()
+		}
 		if rt.cfg.AlertWebhook != "" {
-			wh := &notify.Webhook{URL: rt.cfg.AlertWebhook, ExternalURL: "http://" + srv.Addr(), Log: log}
+			wh := &notify.Webhook{URL: rt.cfg.AlertWebhook, ExternalURL: externalURL(rt, srv.Addr()), Log: log}
 			if err := wh.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -135,14 +146,16 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 		go func() {
 			defer wg.Done()
 			err := asLeader(ctx, rt, func(lctx context.Context) {
-				// A fresh engine each term: it re-derives open findings
-				// from stored data, under the same deterministic ids.
+				// A fresh engine each term: it continues from the state
+				// the last leader stored.
 				eng, err := detect.New(detectCfg, reg, log)
 				if err != nil {
 					log.Error("cannot start detection", zap.Error(err))
 					return
 				}
-				detectLoop(lctx, rt, eng, sink, rt.cfg.DetectEvery, rt.cfg.DetectLateness)
+				if err := detectLoop(lctx, rt, eng, sink, rt.cfg.DetectEvery, rt.cfg.DetectLateness); err != nil {
+					log.Error("detection stopped", zap.Error(err))
+				}
 			})
 			if err != nil {
 				log.Error("detection stopped", zap.Error(err))

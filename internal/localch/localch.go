@@ -92,6 +92,14 @@ func binary() (string, []string, error) {
 type Options struct {
 	Password        string // of the default user; empty: none
 	TLSCert, TLSKey string // PEM files; both set: also listen with TLS
+
+	// extra is configuration added to config.xml: a cluster member's
+	// ZooKeeper, macros, remote_servers and interserver port.
+	extra string
+	// tcp and http fix the ports (StartCluster names them all up front).
+	tcp, http int
+	// loadBalancing replaces the default profile's load_balancing.
+	loadBalancing string
 }
 
 // Start starts a server with its files under dir and waits until it accepts
@@ -103,7 +111,7 @@ func Start(ctx context.Context, dir string, log *zap.Logger) (*Server, error) {
 
 // StartWith is Start with a password and TLS.
 func StartWith(ctx context.Context, dir string, opts Options, log *zap.Logger) (*Server, error) {
-	return start(ctx, dir, 0, 0, opts, log)
+	return start(ctx, dir, opts.tcp, opts.http, opts, log)
 }
 
 // Restart starts the server again on the same ports and data, after Stop or
@@ -150,6 +158,7 @@ func start(ctx context.Context, dir string, tcp, http int, opts Options, log *za
 		}
 	}
 	cfg := strings.NewReplacer("{dir}", dir, "{tcp}", strconv.Itoa(tcp), "{http}", strconv.Itoa(http)).Replace(configTmpl)
+	cfg = strings.Replace(cfg, "</yandex>", opts.extra+"</yandex>", 1)
 	secure := 0
 	if opts.TLSCert != "" && opts.TLSKey != "" {
 		if secure, err = freePort(); err != nil {
@@ -163,6 +172,9 @@ func start(ctx context.Context, dir string, tcp, http int, opts Options, log *za
 		return nil, err
 	}
 	users := strings.Replace(usersXML, "<password></password>", "<password>"+xmlEscape(opts.Password)+"</password>", 1)
+	if opts.loadBalancing != "" {
+		users = strings.Replace(users, "<load_balancing>random</load_balancing>", "<load_balancing>"+opts.loadBalancing+"</load_balancing>", 1)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "users.xml"), []byte(users), 0o600); err != nil {
 		return nil, err
 	}

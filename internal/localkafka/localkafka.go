@@ -24,8 +24,15 @@ func Start(dir string, port int, topics ...string) (*Broker, error) {
 	return StartWith(dir, port, topics, nil)
 }
 
-// StartWith is Start with further kfake options (TLS, SASL users) for tests
-// of the clients' security settings.
+// StartCluster starts n brokers in one process, like a multi-broker Kafka:
+// each partition has a leader among them, group coordinators are spread
+// over them, and Cluster() can move leaders and remove brokers.
+func StartCluster(dir string, n int, topics ...string) (*Broker, error) {
+	return StartWith(dir, 0, topics, []kfake.Opt{kfake.NumBrokers(n)})
+}
+
+// StartWith is Start with further kfake options (TLS, SASL users, more
+// brokers), which override Start's.
 func StartWith(dir string, port int, topics []string, extra []kfake.Opt) (*Broker, error) {
 	opts := []kfake.Opt{kfake.NumBrokers(1), kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(DefaultPartitions)}
 	if len(topics) > 0 {

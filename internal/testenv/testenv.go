@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +52,63 @@ func ClickHouseAddr(t testing.TB) string {
 	return chSrv.Addr
 }
 
+var (
+	clusterOnce sync.Once
+	clusterSrv  *localch.Cluster
+	clusterErr  error
+)
+
+// Cluster returns the binary's shared ClickHouse cluster (2 shards × 2
+// replicas and ZooKeeper on loopback ports; see localch.StartCluster),
+// starting it on first use. Tests that stop or kill servers start a
+// cluster of their own with NewCluster instead. A test that cannot have
+// one fails: it never skips.
+func Cluster(t testing.TB) *localch.Cluster {
+	t.Helper()
+	clusterOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rigwatch-cluster-")
+		if err != nil {
+			clusterErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		// The servers die with the test binary (Pdeathsig).
+		clusterSrv, clusterErr = localch.StartCluster(ctx, dir, localch.ClusterConfig{}, nil)
+	})
+	if clusterErr != nil {
+		t.Fatalf("cannot start a ClickHouse cluster for the test: %v", clusterErr)
+	}
+	return clusterSrv
+}
+
+// NewCluster starts a ClickHouse cluster of the test's own, stopped at
+// cleanup.
+func NewCluster(t testing.TB) *localch.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := localch.StartCluster(ctx, t.TempDir(), localch.ClusterConfig{}, nil)
+	if err != nil {
+		t.Fatalf("cannot start a ClickHouse cluster for the test: %v", err)
+	}
+	t.Cleanup(c.Stop)
+	return c
+}
+
+// ClusterConfig returns a store configuration for a fresh database on
+// cluster c.
+func ClusterConfig(c *localch.Cluster) store.Config {
+	return store.Config{Addr: strings.Join(c.Addrs(), ","), Cluster: c.Name, Database: DatabaseName()}
+}
+
+// ClusterStore opens a store in cluster mode on a database of the test's
+// own on the shared cluster, dropped at cleanup.
+func ClusterStore(t testing.TB) *store.Store {
+	t.Helper()
+	return open(t, ClusterConfig(Cluster(t)))
+}
+
 // DatabaseName returns a fresh database name for one test.
 func DatabaseName() string {
 	b := make([]byte, 6)
@@ -61,9 +119,14 @@ func DatabaseName() string {
 // Store opens a store on a database of the test's own, dropped at cleanup.
 func Store(t testing.TB) *store.Store {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return open(t, store.Config{Addr: ClickHouseAddr(t), Database: DatabaseName()})
+}
+
+func open(t testing.TB, cfg store.Config) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	st, err := store.Open(ctx, store.Config{Addr: ClickHouseAddr(t), Database: DatabaseName()}, nil)
+	st, err := store.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatalf("cannot open store: %v", err)
 	}
@@ -81,6 +144,19 @@ func Broker(t testing.TB, topics ...string) *localkafka.Broker {
 	b, err := localkafka.Start(t.TempDir(), 0, topics...)
 	if err != nil {
 		t.Fatalf("cannot start embedded broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// BrokerCluster starts n embedded brokers in one cluster (see
+// localkafka.StartCluster), persisted in a temporary directory, with topics
+// seeded, closed at cleanup.
+func BrokerCluster(t testing.TB, n int, topics ...string) *localkafka.Broker {
+	t.Helper()
+	b, err := localkafka.StartCluster(t.TempDir(), n, topics...)
+	if err != nil {
+		t.Fatalf("cannot start %d embedded brokers: %v", n, err)
 	}
 	t.Cleanup(b.Close)
 	return b

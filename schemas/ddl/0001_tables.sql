@@ -3,7 +3,16 @@
 -- Every table keeps every delivered version: ReplacingMergeTree(version)
 -- collapses redeliveries of the same key, and queries read the latest version
 -- with FINAL or argMax so nothing counts twice before a merge.
+--
+-- Cluster mode (--clickhouse-cluster) runs every statement in its cluster
+-- form (schemas/ddl_cluster.go): each table becomes a Replicated*MergeTree
+-- <name>_local on every server and a Distributed table <name> over them,
+-- created ON CLUSTER. The "-- cluster: sharding key EXPR" line before each
+-- CREATE TABLE picks the shard of a row; for an engine that collapses rows
+-- by key it may use only ORDER BY columns, so every version of a key lives
+-- on one shard and FINAL stays exact. A new table needs that line.
 
+-- cluster: sharding key cityHash64(license_id)
 CREATE TABLE IF NOT EXISTS {db}.licenses (
     license_id String,
     operator_id String,
@@ -18,6 +27,7 @@ CREATE TABLE IF NOT EXISTS {db}.licenses (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (license_id, updated_at);
 
+-- cluster: sharding key cityHash64(rig_id)
 CREATE TABLE IF NOT EXISTS {db}.rigs (
     rig_id String,
     serial String,
@@ -34,6 +44,7 @@ CREATE TABLE IF NOT EXISTS {db}.rigs (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (rig_id, updated_at);
 
+-- cluster: sharding key cityHash64(meter_id)
 CREATE TABLE IF NOT EXISTS {db}.meters (
     meter_id String,
     feeder_id String,
@@ -47,6 +58,7 @@ CREATE TABLE IF NOT EXISTS {db}.meters (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY (meter_id, updated_at);
 
+-- cluster: sharding key cityHash64(meter_id)
 CREATE TABLE IF NOT EXISTS {db}.readings (
     meter_id String,
     ts DateTime,
@@ -57,6 +69,7 @@ CREATE TABLE IF NOT EXISTS {db}.readings (
 PARTITION BY toYYYYMM(ts)
 ORDER BY (meter_id, ts);
 
+-- cluster: sharding key cityHash64(tx_id)
 CREATE TABLE IF NOT EXISTS {db}.purchases (
     tx_id String,
     operator_id String,
@@ -68,6 +81,7 @@ CREATE TABLE IF NOT EXISTS {db}.purchases (
 ) ENGINE = ReplacingMergeTree(version)
 ORDER BY tx_id;
 
+-- cluster: sharding key cityHash64(source, partition, offset, line)
 CREATE TABLE IF NOT EXISTS {db}.rejects (
     stream String,
     source String,
@@ -85,6 +99,7 @@ CREATE TABLE IF NOT EXISTS {db}.rejects (
 PARTITION BY toYYYYMM(received_at)
 ORDER BY (source, partition, offset, line);
 
+-- cluster: sharding key cityHash64(alert_id)
 CREATE TABLE IF NOT EXISTS {db}.alerts (
     alert_id String,
     kind String,

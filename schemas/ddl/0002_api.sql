@@ -3,6 +3,7 @@
 
 -- An API token: only the SHA-256 of the token is stored, never the token.
 -- The latest version of a name wins (revocation inserts a new version).
+-- cluster: sharding key cityHash64(name)
 CREATE TABLE IF NOT EXISTS {db}.api_tokens (
     name String,
     token_sha256 String,
@@ -16,6 +17,7 @@ ORDER BY name;
 
 -- Who did what, when, with which parameters: every investigator query,
 -- evidence export, alert status change and admin action. Append-only.
+-- cluster: sharding key cityHash64(seq)
 CREATE TABLE IF NOT EXISTS {db}.audit (
     ts DateTime,
     seq UInt64,
@@ -31,6 +33,7 @@ ORDER BY (ts, seq);
 
 -- Every status change of an alert: the alerts table holds the current state,
 -- this table how it got there.
+-- cluster: sharding key cityHash64(alert_id)
 CREATE TABLE IF NOT EXISTS {db}.alert_events (
     alert_id String,
     ts DateTime,

@@ -359,16 +359,19 @@
 
   // --------------------------------------------------------- links
 
+  // entityHref links to the page of an entity an alert names; the page
+  // then shows the alert's window (the API's ?alert=), not the default one.
   function entityHref(type, id, a) {
     if (!roleAtLeast('investigator') || !id) return null;
+    var w = a && a.alert_id ? qs({ alert: a.alert_id }) : '';
     switch (type) {
-      case 'feeder': return '#/feeder/' + enc(id);
-      case 'site': return '#/site/' + enc(id);
-      case 'operator': return '#/operator/' + enc(id);
-      case 'meter': return a && a.site_id ? '#/site/' + enc(a.site_id) : a && a.feeder_id ? '#/feeder/' + enc(a.feeder_id) : null;
-      case 'rig': return a && a.site_id ? '#/site/' + enc(a.site_id) : '#/search?q=' + enc(id);
+      case 'feeder': return '#/feeder/' + enc(id) + w;
+      case 'site': return '#/site/' + enc(id) + w;
+      case 'operator': return '#/operator/' + enc(id) + w;
+      case 'meter': return a && a.site_id ? '#/site/' + enc(a.site_id) + w : a && a.feeder_id ? '#/feeder/' + enc(a.feeder_id) + w : null;
+      case 'rig': return a && a.site_id ? '#/site/' + enc(a.site_id) + w : '#/search?q=' + enc(id);
       case 'license': case 'licence': case 'purchase':
-        return a && a.operator_id ? '#/operator/' + enc(a.operator_id) : '#/search?q=' + enc(id);
+        return a && a.operator_id ? '#/operator/' + enc(a.operator_id) + w : '#/search?q=' + enc(id);
     }
     return null;
   }
@@ -678,9 +681,22 @@
     return h('div', { class: 'card' + (bad ? ' bad' : ''), id: id || null }, h('div', { class: 'k', text: k }), h('div', { class: 'v', text: v }));
   }
 
-  function sinceBar(base, current, choices) {
+  // pageWindow is what an entity page asks the API for: the window of the
+  // alert it was opened from, or since (default def) and until. Without
+  // until the API ends the window at the newest stored reading, so a page
+  // shows the data wherever it lies against the wall clock.
+  function pageWindow(p, def) {
+    if (p.alert) return { alert: p.alert };
+    return { since: p.since || def, until: p.until };
+  }
+
+  // sinceBar chooses a page's window: "last N" back from the newest data,
+  // or (opened from an alert) that alert's window.
+  function sinceBar(base, p, def, choices) {
+    var current = p.alert ? '' : p.since || def;
     var sel = h('select', { id: 'since', onchange: function () { location.hash = base + qs({ since: sel.value }); } });
-    if (choices.indexOf(current) < 0) choices = [current].concat(choices);
+    if (p.alert) sel.appendChild(h('option', { value: '', text: 'alert window', selected: true }));
+    else if (choices.indexOf(current) < 0) choices = [current].concat(choices);
     choices.forEach(function (c) {
       var o = h('option', { value: c, text: 'last ' + c });
       if (c === current) o.selected = true;
@@ -690,6 +706,19 @@
   }
 
   function windowText(d) { return fmtTime(d.from) + ' → ' + fmtTime(d.to) + ' (UTC+5)'; }
+
+  // windowNote says which window a page shows: an alert's, with a link back.
+  function windowNote(d, p) {
+    return h('span', { class: 'muted', id: 'page-window' }, windowText(d),
+      p.alert ? [' · the window of alert ', link('#/alert/' + enc(p.alert), p.alert), ' with a day before it'] : null);
+  }
+
+  // windowData marks a page's section with the window it shows.
+  function windowData(extra, d) {
+    extra.from = d.from;
+    extra.to = d.to;
+    return extra;
+  }
 
   // ---------------------------------------------------------- feeders
 
@@ -703,14 +732,16 @@
     var dl = h('datalist', { id: 'oblasts' });
     OBLASTS.forEach(function (o) { dl.appendChild(h('option', { value: o })); });
     var out = h('div', {}, h('p', { class: 'muted', text: 'Loading…' }));
-    clear(main()).appendChild(h('section', { id: 'feeders' },
-      h('h1', {}, 'Feeders ', h('span', { class: 'muted', text: '— ranked by unaccounted energy (head meter minus the meters on the feeder)' })),
+    var section = h('section', { id: 'feeders' },
+      h('h1', {}, 'Feeders ', h('span', { class: 'muted', text: '— ranked by energy beyond normal technical losses (head meter minus its meters, less the losses the detector\'s model of each feeder allows)' })),
       h('div', { class: 'filters', onchange: go },
         h('label', {}, 'Window', sinceSel), h('label', {}, 'Show', topSel),
         h('label', {}, 'Oblast', h('input', { id: 'fr-oblast', list: 'oblasts', value: oblast, placeholder: 'any', size: 14 }), dl)),
-      out));
+      out);
+    clear(main()).appendChild(section);
     api('/api/v1/feeders' + qs({ since: since, top: top, oblast: oblast })).then(function (d) {
       if (!v.alive()) return;
+      windowData(section.dataset, d);
       var rows = d.top.map(function (f) {
         return h('tr', { class: 'clickable', dataset: { feederId: f.feeder_id }, onclick: function () { location.hash = '#/feeder/' + enc(f.feeder_id) + qs({ since: since === '30d' ? '30d' : '7d' }); } },
           h('td', { class: 'num', text: String(f.rank) }),
@@ -719,18 +750,19 @@
           h('td', { class: 'num', text: f.meters_reporting + ' / ' + f.meter_count }),
           h('td', { class: 'num', text: num(f.head_kwh) }), h('td', { class: 'num', text: num(f.meters_kwh) }),
           h('td', { class: 'num', text: num(f.unaccounted_kwh) }),
-          h('td', { class: 'num', style: f.unaccounted_pct > 100 * d.loss_fraction ? 'color:var(--crit);font-weight:600' : '', text: num(f.unaccounted_pct) + ' %' }),
+          h('td', { class: 'num', text: num(f.unaccounted_pct) + ' %' }),
+          h('td', { class: 'num', title: lossModelText(f.loss_model), text: num(f.normal_loss_kwh) + (f.loss_model ? ' (' + num(100 * f.loss_model.share) + ' %)' : '') }),
           h('td', { class: 'num', style: f.beyond_loss_kwh > 0 ? 'color:var(--crit);font-weight:600' : '', text: num(f.beyond_loss_kwh) }),
           h('td', { class: 'num', text: kzt(f.estimated_value_kzt) }));
       });
       clear(out);
       add(out, [
-        h('p', { class: 'muted', text: windowText(d) + ' · ' + d.feeders + ' feeders with a reporting head meter, ' + d.feeders_without_head + ' without · normal loss ' + num(100 * d.loss_fraction) + ' % · tariff ' + d.tariff_kzt_per_kwh + ' KZT/kWh' }),
+        h('p', { class: 'muted', text: windowText(d) + ' · ' + d.feeders + ' feeders with a reporting head meter, ' + d.feeders_without_head + ' without · normal losses by each feeder\'s loss model (its own history, or its peers\' or class\'s where its own is implausible) · only energy beyond them is valued, at ' + d.tariff_kzt_per_kwh + ' KZT/kWh' }),
         h('table', { id: 'feeder-ranking' },
           h('thead', {}, h('tr', {}, h('th', { class: 'num', text: '#' }), h('th', { text: 'Feeder' }), h('th', { text: 'Oblast' }), h('th', { text: 'Class' }),
             h('th', { class: 'num', text: 'Meters reporting' }), h('th', { class: 'num', text: 'Head kWh' }), h('th', { class: 'num', text: 'Meters kWh' }),
-            h('th', { class: 'num', text: 'Unaccounted kWh' }), h('th', { class: 'num', text: 'Unaccounted' }), h('th', { class: 'num', text: 'Beyond loss kWh' }),
-            h('th', { class: 'num', text: 'Value of unaccounted' }))),
+            h('th', { class: 'num', text: 'Unaccounted kWh (head − meters)' }), h('th', { class: 'num', text: 'Unaccounted' }), h('th', { class: 'num', text: 'Normal losses kWh' }),
+            h('th', { class: 'num', text: 'Beyond normal losses kWh' }), h('th', { class: 'num', text: 'Value beyond losses' }))),
           h('tbody', {}, rows)),
         rows.length ? null : h('p', { class: 'muted', text: 'No feeder has head-meter readings in this window.' })
       ]);
@@ -739,15 +771,15 @@
 
   function pageFeeder(id, p) {
     var v = view();
-    var since = p.since || '7d';
     clear(main()).appendChild(h('p', { class: 'muted', text: 'Loading feeder ' + id + '…' }));
-    api('/api/v1/feeders/' + enc(id) + qs({ since: since })).then(function (d) {
+    api('/api/v1/feeders/' + enc(id) + qs(pageWindow(p, '7d'))).then(function (d) {
       if (!v.alive()) return;
       var x = d.hourly.map(function (r) { return secs(r.hour); });
       var head = d.hourly.map(function (r) { return r.head_kwh; });
       var meters = d.hourly.map(function (r) { return r.meters_kwh; });
       var floor = d.hourly.map(function (r) { return r.head_kwh - r.loss_band_kwh; });
       var beyond = d.beyond_loss_kwh > 0;
+      var suspects = d.suspects || [];
       // The detail's "meters" is the list: it shadows the ranking's count.
       var downstream = d.meters.filter(function (m) { return m.role !== 'feeder_head'; }).length;
       var siteRows = d.meters.map(function (m) {
@@ -759,15 +791,17 @@
           h('td', { class: 'num', text: num(m.kwh) }),
           h('td', { class: 'num', text: nf0.format(m.readings) }));
       });
-      clear(main()).appendChild(h('section', { id: 'feeder', dataset: { feederId: id } },
+      clear(main()).appendChild(h('section', { id: 'feeder', dataset: windowData({ feederId: id }, d) },
         h('p', {}, h('a', { href: '#/feeders', text: '← Feeders' })),
         h('h1', {}, 'Feeder ' + id + ' ', h('span', { class: 'muted', text: [d.oblast, d.class].filter(Boolean).join(' · ') })),
-        h('div', { class: 'filters' }, sinceBar('#/feeder/' + enc(id), since, ['2d', '7d', '30d']), h('span', { class: 'muted', text: windowText(d) })),
+        h('div', { class: 'filters' }, sinceBar('#/feeder/' + enc(id), p, '7d', ['2d', '7d', '30d']), windowNote(d, p)),
         h('div', { class: 'cards' },
           card('Head meter kWh', num(d.head_kwh)), card('Sum of meters kWh', num(d.meters_kwh)),
-          card('Unaccounted kWh', num(d.unaccounted_kwh), beyond), card('Unaccounted share', num(d.unaccounted_pct) + ' %', beyond),
-          card('Beyond normal loss kWh', num(d.beyond_loss_kwh), beyond), card('Value of unaccounted', kzt(d.estimated_value_kzt), beyond),
+          card('Unaccounted kWh (head − meters)', num(d.unaccounted_kwh)), card('Unaccounted share', num(d.unaccounted_pct) + ' %'),
+          card('Normal technical losses kWh', num(d.normal_loss_kwh) + (d.loss_model ? ' (' + num(100 * d.loss_model.share) + ' %)' : ''), false, 'card-normal-loss'),
+          card('Beyond normal losses kWh', num(d.beyond_loss_kwh), beyond, 'card-beyond-loss'), card('Value beyond losses', kzt(d.estimated_value_kzt), beyond),
           card('Meters reporting', d.meters_reporting + ' / ' + downstream)),
+        h('p', { class: 'muted', id: 'loss-model', text: lossModelText(d.loss_model) }),
         chart('balance', {
           title: 'Hourly energy: feeder head vs the sum of its meters (shaded: normal technical loss band)', yLabel: 'kWh per hour', x: x,
           empty: 'No readings on this feeder in the window.',
@@ -787,12 +821,39 @@
         }),
         h('h2', { text: 'Alerts on this feeder' }),
         d.alerts.length ? alertTable(d.alerts, null, true) : h('p', { class: 'muted', text: 'No alerts.' }),
+        suspects.length ? h('section', { id: 'suspects' },
+          h('h2', { text: 'Suspect meters (' + suspects.length + '): the doors to knock on first' }),
+          h('p', { class: 'muted', text: 'Named by the imbalance alert: meters that read less than their usual use on the days the feeder did not balance. Each chart: what the meter read each hour against what it usually reads at that hour of a weekday or weekend day.' }),
+          suspects.map(function (sp, i) {
+            return h('div', { class: 'suspect', dataset: { meterId: sp.meter_id } },
+              h('h3', {}, (i + 1) + '. ' + sp.meter_id + ' ', h('span', { class: 'muted', text: 'score ' + num(sp.score) + ' · about ' + num(sp.est_kwh) + ' kWh hidden' })),
+              chart('suspect-' + i, {
+                title: 'Meter ' + sp.meter_id + ': readings against its usual use', yLabel: 'kWh per hour', height: 160,
+                x: sp.hours.map(secs), empty: 'No readings from this meter in the window.',
+                series: [
+                  { label: 'Read', values: sp.kwh, stroke: '#b3261e', width: 1.5, unit: 'kWh' },
+                  { label: 'Usual', values: sp.usual_kwh, stroke: '#5f6b7a', dash: [5, 4], width: 1.5, unit: 'kWh' }
+                ]
+              }));
+          })) : null,
         h('h2', { text: 'Meters on this feeder (' + d.meters.length + ')' }),
         h('table', { id: 'feeder-meters' },
           h('thead', {}, h('tr', {}, h('th', { text: 'Meter' }), h('th', { text: 'Role' }), h('th', { text: 'Class' }), h('th', { text: 'Site' }),
             h('th', { class: 'num', text: 'Registered rigs' }), h('th', { class: 'num', text: 'Registered kW' }), h('th', { class: 'num', text: 'kWh in window' }), h('th', { class: 'num', text: 'Readings' }))),
           h('tbody', {}, siteRows))));
     }).catch(function (e) { if (v.alive()) clear(main()).appendChild(fail(e)); });
+  }
+
+  // lossModelText says where a feeder's normal losses come from.
+  function lossModelText(m) {
+    if (!m) return '';
+    var src = {
+      own_fit: 'fitted on the feeder\'s own history by the detector',
+      peers: 'its peers\' median: its own history gave ' + num(100 * m.fitted_share) + ' %, more than a feeder of its class loses',
+      band: 'typical of its class: its own history gave ' + num(100 * m.fitted_share) + ' %, more than a feeder of its class loses',
+      page_fit: 'fitted on this window (the detector has not judged this feeder yet)'
+    }[m.source] || m.source;
+    return 'Normal technical losses: ' + num(100 * m.share) + ' % of the metered energy, ' + src + '.';
   }
 
   // ---------------------------------------------------- site, operator
@@ -853,17 +914,16 @@
 
   function pageSite(id, p) {
     var v = view();
-    var since = p.since || '7d';
     clear(main()).appendChild(h('p', { class: 'muted', text: 'Loading site ' + id + '…' }));
-    api('/api/v1/sites/' + enc(id) + qs({ since: since })).then(function (d) {
+    api('/api/v1/sites/' + enc(id) + qs(pageWindow(p, '7d'))).then(function (d) {
       if (!v.alive()) return;
       var tot = sumDaily(d.daily);
       var peak = 0, over = 0;
       d.hourly.forEach(function (r) { peak = Math.max(peak, r.metered_kw); if (r.metered_kw > r.registered_kw) over++; });
       var rigs = d.rigs.slice(0, 100);
-      clear(main()).appendChild(h('section', { id: 'site', dataset: { siteId: id } },
+      clear(main()).appendChild(h('section', { id: 'site', dataset: windowData({ siteId: id }, d) },
         h('h1', {}, 'Site ' + id + ' ', h('span', { class: 'muted', text: d.oblast || '' })),
-        h('div', { class: 'filters' }, sinceBar('#/site/' + enc(id), since, ['2d', '7d', '30d']), h('span', { class: 'muted', text: windowText(d) }),
+        h('div', { class: 'filters' }, sinceBar('#/site/' + enc(id), p, '7d', ['2d', '7d', '30d']), windowNote(d, p),
           h('span', {}, 'Operators: ', d.operators.map(function (o, i) { return [i ? ', ' : '', link('#/operator/' + enc(o), o)]; }))),
         h('div', { class: 'cards' },
           card('Active registered rigs', nf0.format(d.fleet.machines)), card('Registered capacity kW', num(d.fleet.total_w / 1000)),
@@ -901,15 +961,14 @@
 
   function pageOperator(id, p) {
     var v = view();
-    var since = p.since || '30d';
     clear(main()).appendChild(h('p', { class: 'muted', text: 'Loading operator ' + id + '…' }));
-    api('/api/v1/operators/' + enc(id) + qs({ since: since })).then(function (d) {
+    api('/api/v1/operators/' + enc(id) + qs(pageWindow(p, '30d'))).then(function (d) {
       if (!v.alive()) return;
       var tot = sumDaily(d.daily);
       var powerBox = h('div', {}, h('div', { class: 'chart' }, h('div', { class: 'title', text: 'Hourly metered power vs registered capacity' }), h('p', { class: 'muted', text: 'Loading the sites…' })));
-      clear(main()).appendChild(h('section', { id: 'operator', dataset: { operatorId: id } },
+      clear(main()).appendChild(h('section', { id: 'operator', dataset: windowData({ operatorId: id }, d) },
         h('h1', {}, 'Operator ' + id + ' ', h('span', { class: 'muted', text: (d.licences[0] && d.licences[0].operator_name) || '' })),
-        h('div', { class: 'filters' }, sinceBar('#/operator/' + enc(id), since, ['7d', '30d']), h('span', { class: 'muted', text: windowText(d) })),
+        h('div', { class: 'filters' }, sinceBar('#/operator/' + enc(id), p, '30d', ['7d', '30d']), windowNote(d, p)),
         h('div', { class: 'cards' },
           card('Active registered rigs', nf0.format(d.fleet.machines)), card('Registered capacity kW', num(d.fleet.total_w / 1000)),
           card('Sites', String(d.sites.length)), card('Licences in force', d.licences.filter(function (l) { return l.in_force; }).length + ' / ' + d.licences.length, d.licences.some(function (l) { return !l.in_force; })),
@@ -925,9 +984,9 @@
               h('td', { class: 'num', text: num(s.registered_kw) }), h('td', { class: 'num', text: num(s.consumed_kwh) }));
           }))),
         h('h2', { text: 'Purchases' }), purchaseTable(d.purchases)));
-      // Power over time comes from the site pages of the same window.
+      // Power over time comes from the site pages of exactly this window.
       var sites = d.sites.slice(0, MAX_OP_SITES);
-      Promise.all(sites.map(function (s) { return api('/api/v1/sites/' + enc(s.site_id) + qs({ since: since })); })).then(function (pages) {
+      Promise.all(sites.map(function (s) { return api('/api/v1/sites/' + enc(s.site_id) + qs({ since: d.from, until: d.to })); })).then(function (pages) {
         if (!v.alive()) return;
         var byHour = {};
         pages.forEach(function (sp) {

@@ -1,0 +1,382 @@
+package detect
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"gonum.org/v1/gonum/mat"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
+
+// lossModel is a feeder's normal technical losses as a function of its
+// metered load: loss = c + a*M + b*M^2 kWh in an hour of M kWh. c is the
+// transformers' no-load loss, there whatever the load; a*M and b*M^2 are
+// the conductors' and the transformers' load losses.
+type lossModel struct {
+	c, a, b float64
+	sigma   float64 // robust spread of an honest hour's residual, kWh
+	n       int     // complete hours the model was fitted on
+	share   float64 // normal losses / metered energy over the fit window
+	typM    float64 // median metered kWh an hour over the fit window
+	loM     float64 // 10th and 90th percentile: the load range the model saw
+	hiM     float64
+	// source says where the model comes from: "own_fit" (the feeder's own
+	// history), "peers" (its own fit was above its class's band or far above
+	// its peers: their median loss share instead) or "band" (the same
+	// without peers: the band's typical share).
+	source   string
+	fitShare float64 // the share its own fit gave
+	// allow is the share of the metered load by which a feeder judged
+	// against its peers or band may exceed that normal before it counts:
+	// the most a feeder of its class may lose. Its excess is measured from
+	// the normal all the same.
+	allow float64
+	ok    bool // enough history to judge the feeder
+}
+
+func (l *lossModel) loss(m float64) float64 { return l.c + l.a*m + l.b*m*m }
+
+// inRange reports whether a metered load lies within the range the model
+// saw, with room: beyond it the model extrapolates, as after a large site
+// was closed or a new one connected, and the feeder is not judged until the
+// model has seen the new load.
+func (l *lossModel) inRange(m float64) bool { return m >= 0.5*l.loM && m <= 2*l.hiM }
+
+// impossible reports whether an hour's balance is physically impossible for
+// a feeder: its head meter measured less than its meters (beyond metering
+// error). Such hours come from switching or a meter fault; they say nothing
+// of losses.
+func impossible(head, metered float64) bool { return head-metered < -(0.005*metered + 0.05) }
+
+// fitLoss fits a feeder's loss model on complete hours (xs metered, ys head
+// less metered, kWh). Theft only ever adds to the residual, so the model is
+// the lower envelope of the data: a quantile fit (25%) to start, then least
+// squares on the hours within 2.5 robust standard deviations above the fit,
+// the deviation estimated from the hours below it, where theft cannot be,
+// until the hours kept settle. Diversion on some of the hours is left out;
+// diversion on all of them is not, which is what the band and the peers are
+// for (see Config.LossBands).
+func fitLoss(xs, ys []float64, minHours int) lossModel {
+	lm := lossModel{n: len(xs)}
+	if len(xs) < minHours {
+		return lm
+	}
+	sorted := slices.Clone(xs)
+	slices.Sort(sorted)
+	lm.typM = quantileSorted(sorted, 0.5)
+	lm.loM, lm.hiM = quantileSorted(sorted, 0.1), quantileSorted(sorted, 0.9)
+	scale := lm.typM
+	if scale <= 0 {
+		return lm
+	}
+	us := make([]float64, len(xs))
+	for i, x := range xs {
+		us[i] = x / scale
+	}
+	// A load that hardly varies cannot tell the fixed loss from the
+	// proportional one: fit a*M + b*M^2 alone then.
+	cols := 3
+	if lm.hiM-lm.loM < 0.2*lm.typM {
+		cols = 2
+	}
+	beta, sigma := lowerEnvelope(us, ys, cols)
+	// Losses never fall as the load grows and are never negative: a
+	// coefficient below zero is noise fitted; drop its term and refit.
+	if beta[0] < 0 || beta[1] < 0 || beta[2] < 0 {
+		var best [3]float64
+		bestSS := math.Inf(1)
+		for _, terms := range [][3]bool{{false, true, true}, {true, true, false}, {false, true, false}} {
+			b, s := lowerEnvelopeTerms(us, ys, terms)
+			if b[0] < 0 || b[1] < 0 || b[2] < 0 {
+				continue
+			}
+			if ss := inlierSS(us, ys, b, s); ss < bestSS {
+				best, bestSS, sigma = b, ss, s
+			}
+		}
+		beta = best
+	}
+	for j := range beta {
+		beta[j] = math.Max(0, beta[j]) // no sub-model held: the terms that are physical
+	}
+	res := make([]float64, len(us))
+	residuals(us, ys, beta, res)
+	if s := lowerSigma(res); !math.IsNaN(s) {
+		sigma = s
+	}
+	if math.IsNaN(sigma) {
+		// Too few hours below the fit to say: the spread of all of them.
+		med := medianOf(res)
+		dev := make([]float64, len(res))
+		for i, r := range res {
+			dev[i] = math.Abs(r - med)
+		}
+		sigma = 1.4826 * medianOf(dev)
+	}
+	lm.c = beta[0]
+	lm.a = beta[1] / scale
+	lm.b = beta[2] / (scale * scale)
+	lm.sigma = sigma
+	var loss, metered float64
+	for _, x := range xs {
+		loss += lm.loss(x)
+		metered += x
+	}
+	lm.share = loss / metered
+	lm.fitShare = lm.share
+	lm.source = "own_fit"
+	lm.ok = true
+	return lm
+}
+
+// lowerEnvelope fits the first (3 - cols)..2 terms; see lowerEnvelopeTerms.
+func lowerEnvelope(us, ys []float64, cols int) ([3]float64, float64) {
+	return lowerEnvelopeTerms(us, ys, [3]bool{cols == 3, true, true})
+}
+
+// inlierSS is the sum of squared residuals within the trimming band.
+func inlierSS(us, ys []float64, beta [3]float64, sigma float64) float64 {
+	var ss float64
+	for i, u := range us {
+		r := ys[i] - (beta[0] + beta[1]*u + beta[2]*u*u)
+		if r <= 2.5*sigma && r >= -3.5*sigma {
+			ss += r * r
+		} else {
+			ss += 6.25 * sigma * sigma
+		}
+	}
+	return ss
+}
+
+// lowerEnvelopeTerms is the robust fit of fitLoss on the terms named (the
+// constant, the linear, the quadratic): a quantile fit (25%) to start, then
+// least squares on the hours within 2.5 robust standard deviations above
+// the fit and 3.5 below, the deviation estimated from the hours below it,
+// where theft cannot be, until the hours kept settle. It returns the
+// coefficients and the deviation.
+func lowerEnvelopeTerms(us, ys []float64, terms [3]bool) ([3]float64, float64) {
+	beta := quantileFit(us, ys, terms, 0.25)
+	res := make([]float64, len(us))
+	w := make([]float64, len(us))
+	sigma := 0.0
+	nt := 0
+	for _, t := range terms {
+		if t {
+			nt++
+		}
+	}
+	for iter := 0; iter < 12; iter++ {
+		residuals(us, ys, beta, res)
+		sigma = lowerSigma(res)
+		if math.IsNaN(sigma) {
+			break
+		}
+		changed := false
+		kept := 0
+		for i, r := range res {
+			k := 0.0
+			if r <= 2.5*sigma+1e-9 && r >= -3.5*sigma-1e-9 {
+				k = 1
+				kept++
+			}
+			changed = changed || k != w[i]
+			w[i] = k
+		}
+		if !changed && iter > 0 || kept < nt+2 {
+			break
+		}
+		b, ok := weightedLS(us, ys, w, terms)
+		if !ok {
+			break
+		}
+		beta = b
+	}
+	return beta, sigma
+}
+
+// lowerSigma estimates the standard deviation of honest residuals from
+// those below the fit, where theft cannot be: 1.4826 times their median
+// distance from it. NaN with fewer than 4 of them.
+func lowerSigma(res []float64) float64 {
+	var neg []float64
+	for _, r := range res {
+		if r <= 0 {
+			neg = append(neg, -r)
+		}
+	}
+	if len(neg) < 4 {
+		return math.NaN()
+	}
+	return 1.4826 * medianOf(neg)
+}
+
+// basis is the row (1, u, u^2) of the loss model's design.
+func basis(u float64) [3]float64 { return [3]float64{1, u, u * u} }
+
+// residuals sets res to y - beta.basis(u).
+func residuals(us, ys []float64, beta [3]float64, res []float64) {
+	for i, u := range us {
+		res[i] = ys[i] - (beta[0] + beta[1]*u + beta[2]*u*u)
+	}
+}
+
+// weightedLS solves weighted least squares for the model's coefficients on
+// the terms named (the constant, the linear, the quadratic), from the
+// normal equations: at most 3 by 3, accumulated without building the
+// design matrix. Terms not named stay 0.
+func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
+	var idx []int
+	for j, t := range terms {
+		if t {
+			idx = append(idx, j)
+		}
+	}
+	n := len(idx)
+	var beta [3]float64
+	if n == 0 {
+		return beta, false
+	}
+	A := mat.NewSymDense(n, nil)
+	b := mat.NewVecDense(n, nil)
+	for i, u := range us {
+		if w[i] == 0 {
+			continue
+		}
+		x := basis(u)
+		for p, j := range idx {
+			b.SetVec(p, b.AtVec(p)+w[i]*x[j]*ys[i])
+			for q := p; q < n; q++ {
+				A.SetSym(p, q, A.At(p, q)+w[i]*x[j]*x[idx[q]])
+			}
+		}
+	}
+	var sol mat.VecDense
+	if err := sol.SolveVec(A, b); err != nil {
+		return beta, false
+	}
+	for p, j := range idx {
+		beta[j] = sol.AtVec(p)
+	}
+	return beta, true
+}
+
+// quantileFit is quantile regression at tau by iteratively reweighted least
+// squares: the lower envelope of a cloud whose upper side theft inflates.
+func quantileFit(us, ys []float64, terms [3]bool, tau float64) [3]float64 {
+	n := len(us)
+	w := make([]float64, n)
+	for i := range w {
+		w[i] = 1
+	}
+	beta, ok := weightedLS(us, ys, w, terms)
+	if !ok {
+		return [3]float64{}
+	}
+	res := make([]float64, n)
+	var scale float64
+	for _, y := range ys {
+		scale += math.Abs(y)
+	}
+	eps := 1e-6*scale/float64(n) + 1e-9
+	for iter := 0; iter < 40; iter++ {
+		residuals(us, ys, beta, res)
+		for i, r := range res {
+			q := tau
+			if r < 0 {
+				q = 1 - tau
+			}
+			w[i] = q / math.Max(math.Abs(r), eps)
+		}
+		nb, ok := weightedLS(us, ys, w, terms)
+		if !ok {
+			break
+		}
+		d := math.Abs(nb[0]-beta[0]) + math.Abs(nb[1]-beta[1]) + math.Abs(nb[2]-beta[2])
+		beta = nb
+		if d < 1e-9*(1+math.Abs(beta[1])) {
+			break
+		}
+	}
+	return beta
+}
+
+// quantileSorted returns the q-quantile of sorted values (linear
+// interpolation).
+func quantileSorted(v []float64, q float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	p := q * float64(len(v)-1)
+	i := int(p)
+	if i+1 >= len(v) {
+		return v[len(v)-1]
+	}
+	return v[i] + (p-float64(i))*(v[i+1]-v[i])
+}
+
+// plausible reports whether a fitted model is physically possible for a
+// feeder of the band: losses never negative over the load it saw, and a
+// share within the band.
+func (l *lossModel) plausible(b LossBand) bool {
+	if !l.ok {
+		return false
+	}
+	tol := 0.003
+	return l.share >= b.Min-tol && l.share <= b.Max && l.loss(l.loM) >= -tol*l.loM-0.05 && l.loss(l.hiM) >= -tol*l.hiM-0.05
+}
+
+// judged returns the model a feeder is judged against: its own fit when
+// plausible for its band and not far above its peers (the sorted plausible
+// shares of its class, and their robust spread), else its peers' median
+// share, or the band's typical share, of the metered load.
+func (l lossModel) judged(b LossBand, peers []float64, peerSpread float64) lossModel {
+	if !l.ok {
+		return l
+	}
+	limit := b.Max
+	if len(peers) >= 5 {
+		// Far above its peers: beyond their upper quartile by three
+		// robust deviations of theirs, and by two points at least.
+		q3 := quantileSorted(peers, 0.75)
+		limit = math.Min(limit, q3+math.Max(3*peerSpread, 0.02))
+	}
+	if l.plausible(b) && l.share <= limit {
+		return l
+	}
+	target, src := b.Typical, "band"
+	if len(peers) >= 3 {
+		target, src = math.Min(math.Max(quantileSorted(peers, 0.5), b.Min), b.Max), "peers"
+	}
+	out := l
+	out.c, out.a, out.b = 0, target, 0
+	out.share, out.source = target, src
+	out.allow = math.Max(0, limit-target)
+	return out
+}
+
+func (l *lossModel) export(feeder string, day time.Time) schemas.LossModel {
+	return schemas.LossModel{FeederID: feeder, Day: day, C: l.c, A: l.a, B: l.b, Share: l.share, FitShare: l.fitShare,
+		Allow: l.allow, Source: l.source, Sigma: l.sigma, Hours: l.n, TypicalKWh: l.typM}
+}
+
+// FitLossModel fits a feeder's loss model, as the detector does, on hours of
+// its own balance (metered kWh and head less metered kWh) and judges it
+// against its class's band alone (without peers): for a page that has no
+// model stored by the detector. ok is false with too few hours.
+func FitLossModel(metered, unaccounted []float64, band LossBand, minHours int) (schemas.LossModel, bool) {
+	var xs, ys []float64
+	for i, m := range metered {
+		if m > 0 && !impossible(m+unaccounted[i], m) {
+			xs = append(xs, m)
+			ys = append(ys, unaccounted[i])
+		}
+	}
+	lm := fitLoss(xs, ys, max(1, minHours))
+	if !lm.ok {
+		return schemas.LossModel{}, false
+	}
+	j := lm.judged(band, nil, 0)
+	return j.export("", time.Time{}), true
+}

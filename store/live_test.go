@@ -1,0 +1,96 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/rigwatch/rigwatch/internal/testenv"
+	"github.com/rigwatch/rigwatch/schemas"
+	"github.com/rigwatch/rigwatch/store"
+)
+
+// TestDetectorState: the latest snapshot saved comes back byte for byte
+// (it is binary), the horizon is the last published, and marks noted
+// since a time come back.
+func TestDetectorState(t *testing.T) {
+	st := testenv.Store(t)
+	ctx := context.Background()
+	if b, _, err := st.LoadDetectorState(ctx); err != nil || b != nil {
+		t.Fatalf("empty store: state %v, %v", b, err)
+	}
+	if h, err := st.Horizon(ctx); err != nil || !h.IsZero() {
+		t.Fatalf("empty store: horizon %v, %v", h, err)
+	}
+	t0 := time.Date(2025, 10, 1, 19, 0, 0, 0, time.UTC)
+	snap := []byte{0, 1, 2, 0xff, 0xfe, '\n', 0}
+	for i := range 3 {
+		s := append(bytes.Clone(snap), byte(i))
+		if err := st.SaveDetectorState(ctx, t0.Add(time.Duration(i)*time.Hour), s); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PublishHorizon(ctx, t0.Add(time.Duration(3-i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, to, err := st.LoadDetectorState(ctx)
+	if err != nil || !bytes.Equal(b, append(bytes.Clone(snap), 2)) || !to.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("state %v at %s (%v), want the last saved", b, to, err)
+	}
+	if h, err := st.Horizon(ctx); err != nil || !h.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("horizon %s (%v), want the last published %s", h, err, t0.Add(time.Hour))
+	}
+	before := time.Now().Add(-2 * time.Second)
+	marks := []store.ReadingMark{{MeterID: "M1", TS: t0, IntervalS: 900}, {MeterID: "M2", TS: t0.Add(time.Hour), IntervalS: 1800}}
+	if err := st.MarkReadings(ctx, marks); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.ReadingMarksSince(ctx, before)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("marks %v (%v), want 2", got, err)
+	}
+	for i, m := range got {
+		if m.MeterID != marks[i].MeterID || !m.TS.Equal(marks[i].TS) || m.IntervalS != marks[i].IntervalS {
+			t.Errorf("mark %d: %+v, want %+v", i, m, marks[i])
+		}
+	}
+	if got, err := st.ReadingMarksSince(ctx, time.Now().Add(time.Hour)); err != nil || len(got) != 0 {
+		t.Errorf("marks noted in an hour: %v (%v), want none", got, err)
+	}
+}
+
+// TestHours: the detector's feeder and site hours come back at their latest
+// version; a feeder's totals sum its hours in the window.
+func TestHours(t *testing.T) {
+	st := testenv.Store(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 10, 1, 19, 0, 0, 0, time.UTC)
+	fh := func(id string, h int, head, meters float64, complete bool) schemas.FeederHour {
+		return schemas.FeederHour{FeederID: id, Hour: t0.Add(time.Duration(h) * time.Hour), HeadKWh: head, MetersKWh: meters, Meters: 3, Complete: complete}
+	}
+	sh := schemas.SiteHour{SiteID: "S1", MeterID: "M1", Hour: t0, KWh: 90, CoveredS: 3600, CapacityKW: 100}
+	if err := st.WriteHours(ctx, []schemas.FeederHour{fh("F1", 0, 10, 9, true), fh("F1", 1, 12, 5, false), fh("F2", 0, 3, 3, true)}, []schemas.SiteHour{sh}); err != nil {
+		t.Fatal(err)
+	}
+	// A late reading completes F1's second hour; the site's capacity moved.
+	sh.CapacityKW = 120
+	if err := st.WriteHours(ctx, []schemas.FeederHour{fh("F1", 1, 12, 11, true)}, []schemas.SiteHour{sh}); err != nil {
+		t.Fatal(err)
+	}
+	hs, err := st.FeederHours(ctx, []string{"F1"}, t0, t0.Add(2*time.Hour))
+	if err != nil || len(hs) != 2 || hs[1].MetersKWh != 11 || !hs[1].Complete || hs[0].HeadKWh != 10 {
+		t.Fatalf("F1 hours %+v (%v), want the second rewritten", hs, err)
+	}
+	tot, err := st.FeederTotals(ctx, t0, t0.Add(2*time.Hour))
+	if err != nil || tot["F1"] != (store.FeederTotal{HeadKWh: 22, MetersKWh: 20, Hours: 2, Complete: 2}) || tot["F2"].HeadKWh != 3 {
+		t.Fatalf("totals %+v (%v)", tot, err)
+	}
+	if tot, _ := st.FeederTotals(ctx, t0.Add(time.Hour), t0.Add(2*time.Hour)); tot["F1"].HeadKWh != 12 || len(tot) != 1 {
+		t.Errorf("totals of the second hour %+v, want F1's 12 kWh only", tot)
+	}
+	ss, err := st.SiteHours(ctx, []string{"S1"}, t0, t0.Add(time.Hour))
+	if err != nil || len(ss) != 1 || ss[0] != sh {
+		t.Fatalf("site hours %+v (%v), want %+v", ss, err, sh)
+	}
+}
