@@ -116,18 +116,24 @@ func EnsureTopics(ctx context.Context, brokers []string, dialer *kafka.Dialer, p
 // Offsets maps a partition to an offset.
 type Offsets map[int]int64
 
-func kafkaClient(brokers []string, dialer *kafka.Dialer) *kafka.Client {
+func kafkaClient(brokers []string, dialer *kafka.Dialer) (*kafka.Client, func()) {
+	// A Transport keeps a pool per broker with a goroutine refreshing its
+	// metadata every few seconds until CloseIdleConnections: one left open
+	// per call of the helpers below, which serve and the drain loops call
+	// many times a second, piles up goroutines, connections and metadata
+	// requests on the brokers without end.
 	tr := &kafka.Transport{}
 	if dialer != nil {
 		tr.TLS, tr.SASL = dialer.TLS, dialer.SASLMechanism
 	}
-	return &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 10 * time.Second}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Transport: tr, Timeout: 10 * time.Second}, tr.CloseIdleConnections
 }
 
 // EndOffsets returns the offset after the last message of each partition of
 // topic.
 func EndOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, topic string) (Offsets, error) {
-	cl := kafkaClient(brokers, dialer)
+	cl, done := kafkaClient(brokers, dialer)
+	defer done()
 	meta, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, err
@@ -156,7 +162,9 @@ func EndOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, top
 // CommittedOffsets returns the group's committed offset of each partition
 // of topic (absent or negative: nothing committed).
 func CommittedOffsets(ctx context.Context, brokers []string, dialer *kafka.Dialer, group, topic string, partitions []int) (Offsets, error) {
-	of, err := kafkaClient(brokers, dialer).OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: partitions}})
+	cl, done := kafkaClient(brokers, dialer)
+	defer done()
+	of, err := cl.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: partitions}})
 	if err != nil {
 		return nil, err
 	}
