@@ -73,6 +73,12 @@ type ReplayConfig struct {
 	// Progress, if set, is called about twice a second with bytes read so
 	// far and in total.
 	Progress func(done, total int64, rows int64)
+	// Tap, if set, is shown every batch, stamped, once a writer has sent it
+	// into its insert: from the writers' goroutines at once, in no set
+	// order, before the insert ends. It must not keep the batch. What it
+	// saw is stored only if Replay returns no error. Unlike a hook it keeps
+	// the inserts as they are.
+	Tap BatchHook
 }
 
 // Validate checks the configuration and fills defaults.
@@ -184,6 +190,9 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 			for b := range full {
 				if err == nil {
 					err = ins.Write(wctx, b)
+					if err == nil && cfg.Tap != nil {
+						cfg.Tap(b)
+					}
 					if err == nil && (hook != nil || ins.Rows() >= cfg.InsertRows) {
 						err = ins.Flush(wctx)
 					}
