@@ -448,8 +448,20 @@ func (s *chServer) drain(b *testing.B, db string, brokers []string, group string
 		_ = cmd.Process.Kill()
 		b.Fatalf("%s did not stop within a minute of SIGTERM", cmd.Path)
 	}
+	if r.wall > 20*time.Second {
+		// A stall: show what the process said about it.
+		say("  %s took %.1fs; its log ends:\n%s", db, r.wall.Seconds(), lastBytes(out.String(), 4000))
+	}
 	s.finish(b, db, p.cpu0, p.ins0, &r)
 	return r
+}
+
+// lastBytes returns the last n bytes of s.
+func lastBytes(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
 }
 
 // watchRSS follows the peak RSS (VmHWM) of a started process until stop is
