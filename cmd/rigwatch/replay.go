@@ -50,13 +50,12 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 			// Detection reads the replayed readings from memory when the
 			// store held none before and they fit memReadings.
 			var mem *replayed
-			empty := false
 			if !viaKafka && !noDetect && memReadings > 0 {
 				has, err := rt.store.HasReadings(ctx)
 				if err != nil {
 					return err
 				}
-				if empty = !has; empty {
+				if !has {
 					mem = newReplayed(memReadings)
 				}
 			}
@@ -74,7 +73,7 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 			}
 			var src detect.Series = storeSeries{rt.store}
 			if mem != nil {
-				ms, err := mem.series(ctx, rt, empty)
+				ms, err := mem.series(ctx, rt)
 				if err != nil {
 					return err
 				}

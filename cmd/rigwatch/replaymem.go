@@ -49,15 +49,15 @@ func (r *replayed) tap(b *schemas.Batch) {
 }
 
 // series returns the readings kept, or nil when there were more than the
-// budget or the store holds readings the replay did not write: the store
-// held readings before (empty says whether it held none), or stored rows
-// beyond those the replay wrote (another writer, meanwhile).
-func (r *replayed) series(ctx context.Context, rt *runtime, empty bool) (*detect.MemSeries, error) {
+// budget or the store holds rows beyond those the replay wrote (another
+// writer, meanwhile). It is made only for a replay into a store that held
+// no readings.
+func (r *replayed) series(ctx context.Context, rt *runtime) (*detect.MemSeries, error) {
 	r.mu.Lock()
 	mem, seen := r.mem, r.seen
 	r.mem = nil
 	r.mu.Unlock()
-	if mem == nil || !empty {
+	if mem == nil {
 		return nil, nil
 	}
 	stored, err := rt.store.ReadingRows(ctx)
