@@ -418,6 +418,8 @@ func (s *storer) flush(ctx context.Context, free chan<- *schemas.Batch) bool {
 	if err := s.ins.Flush(ctx); err != nil && !s.resend(ctx, err) {
 		return false
 	}
+	s.c.log.Debug("insert ended", zap.Int("records", s.heldLen), zap.Int("batches", len(s.held)),
+		zap.Duration("open", time.Since(s.opened)))
 	s.settle(free)
 	return true
 }
@@ -504,6 +506,7 @@ func (s *storer) commit(ctx context.Context) {
 	}
 	if len(done) > 0 {
 		s.c.commits.Add(1)
+		s.c.log.Debug("committed", zap.Any("offsets", done))
 	}
 	for p := range done {
 		s.lag.committed(p, s.uncommitted[p])

@@ -175,8 +175,12 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, p int, offset *int
 	maxBytes := max(fetchBytes, 2*f.c.dec.max())
 	for ctx.Err() == nil {
 		// One deadline for the whole fetch: waiting and reading it.
-		_ = conn.SetReadDeadline(time.Now().Add(fetchWait + 10*time.Second))
+		asked := time.Now()
+		_ = conn.SetReadDeadline(asked.Add(fetchWait + 10*time.Second))
 		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: maxBytes, MaxWait: fetchWait})
+		if took := time.Since(asked); took > fetchWait+time.Second {
+			f.c.log.Debug("slow fetch", zap.Int("partition", p), zap.Int64("offset", *offset), zap.Duration("took", took), zap.Error(batch.Err()))
+		}
 		hwm := batch.HighWaterMark()
 		var ch *chunk
 		var err error
