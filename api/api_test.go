@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rigwatch/rigwatch/investigate"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
@@ -343,7 +344,7 @@ func TestFeederPages(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("%d %s", code, body)
 	}
-	var rank FeederRanking
+	var rank investigate.FeederRanking
 	if err := json.Unmarshal([]byte(body), &rank); err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +353,7 @@ func TestFeederPages(t *testing.T) {
 		t.Errorf("ranking: %+v", rank.Top)
 	}
 	code, body = f.do(t, "GET", "/api/v1/feeders/F1?since=2d", f.tokens["investigator"], "")
-	var fd FeederDetail
+	var fd investigate.FeederDetail
 	if code != 200 || json.Unmarshal([]byte(body), &fd) != nil {
 		t.Fatalf("%d %s", code, body)
 	}
@@ -360,7 +361,7 @@ func TestFeederPages(t *testing.T) {
 		t.Errorf("feeder: %d hours, first %+v, %d meters, %d alerts", len(fd.Hourly), fd.Hourly[0], len(fd.Meters), len(fd.Alerts))
 	}
 	code, body = f.do(t, "GET", "/api/v1/sites/S1?since=2d", f.tokens["investigator"], "")
-	var sd SiteDetail
+	var sd investigate.SiteDetail
 	if code != 200 || json.Unmarshal([]byte(body), &sd) != nil {
 		t.Fatalf("%d %s", code, body)
 	}
@@ -419,11 +420,11 @@ func TestEvidenceBundle(t *testing.T) {
 			t.Errorf("bundle lacks %s", name)
 		}
 	}
-	if err := VerifyDir(bdir); err != nil {
+	if err := investigate.VerifyDir(bdir); err != nil {
 		t.Fatalf("fresh bundle: %v", err)
 	}
 	if sha, err := exec.LookPath("sha256sum"); err == nil {
-		cmd := exec.Command(sha, "-c", "--quiet", ManifestName)
+		cmd := exec.Command(sha, "-c", "--quiet", investigate.ManifestName)
 		cmd.Dir = bdir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Errorf("sha256sum -c: %v %s", err, out)
@@ -442,8 +443,8 @@ func TestEvidenceBundle(t *testing.T) {
 	p := filepath.Join(bdir, "readings.csv")
 	rc[len(rc)/2] ^= 1
 	os.WriteFile(p, rc, 0o644)
-	err = VerifyDir(bdir)
-	var ve *VerifyError
+	err = investigate.VerifyDir(bdir)
+	var ve *investigate.VerifyError
 	if !errors.As(err, &ve) || len(ve.Problems) != 1 || !strings.HasPrefix(ve.Problems[0], "readings.csv:") {
 		t.Fatalf("after a one-byte change: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rigwatch/rigwatch/internal/testenv"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -22,7 +23,7 @@ type fixture struct {
 	st     *store.Store
 	ix     *registry.Index
 	srv    *httptest.Server
-	b      *Broadcaster
+	b      *notify.Broadcaster
 	tokens map[string]string // role -> token
 	admin  string            // bootstrap admin token
 }
@@ -94,7 +95,7 @@ func newFixture(t *testing.T) *fixture {
 	if opened, err := st.UpsertAlerts(ctx, fixtureAlerts()); err != nil || len(opened) != 3 {
 		t.Fatalf("UpsertAlerts: %d opened, %v", len(opened), err)
 	}
-	f := &fixture{st: st, ix: ix, b: NewBroadcaster(0), tokens: map[string]string{}, admin: "static-admin-" + strings.Repeat("x", 20)}
+	f := &fixture{st: st, ix: ix, b: notify.NewBroadcaster(0), tokens: map[string]string{}, admin: "static-admin-" + strings.Repeat("x", 20)}
 	for _, role := range store.Roles {
 		tok, _, err := st.CreateToken(ctx, "t-"+role, role)
 		if err != nil {

@@ -16,7 +16,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/detect"
+	"github.com/rigwatch/rigwatch/investigate"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/registry"
+	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
 
@@ -28,8 +31,13 @@ type Deps struct {
 	// answer 503.
 	Registry *registry.Index
 	// Broadcaster feeds GET /api/v1/alerts/stream; nil means a private one
-	// nobody publishes to.
-	Broadcaster *Broadcaster
+	// nobody publishes to but Announce's default.
+	Broadcaster *notify.Broadcaster
+	// Announce sends out an alert a person changed (acknowledged,
+	// resolved), so that every process's board shows it (notify.Sink's
+	// Announce: the alerts topic, which every process's Board follows).
+	// Nil: straight to Broadcaster, this process's board only.
+	Announce func(ctx context.Context, changed []schemas.Alert) error
 	// AdminToken, if set, is a static admin token from configuration (the
 	// bootstrap: it can create the real tokens). Compared in constant time;
 	// never logged.
@@ -57,13 +65,17 @@ type Deps struct {
 
 func (d *Deps) defaults() {
 	if d.Broadcaster == nil {
-		d.Broadcaster = NewBroadcaster(0)
+		d.Broadcaster = notify.NewBroadcaster(0)
+	}
+	if d.Announce == nil {
+		bc := d.Broadcaster
+		d.Announce = func(_ context.Context, as []schemas.Alert) error { bc.Publish(as); return nil }
 	}
 	if d.TariffKZTPerKWh == 0 {
 		d.TariffKZTPerKWh = 25
 	}
 	if d.Location == nil {
-		d.Location = detect.Local
+		d.Location = schemas.Local
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -89,7 +101,7 @@ func Mount(srv *Server, d Deps) error {
 // Handler serves the JSON API. It is safe for concurrent use.
 type Handler struct {
 	d   Deps
-	q   *Queries
+	q   *investigate.Queries
 	mux *http.ServeMux
 	log *zap.Logger
 }
@@ -101,7 +113,7 @@ func NewHandler(d Deps) (*Handler, error) {
 	}
 	d.defaults()
 	h := &Handler{d: d, mux: http.NewServeMux(), log: d.Log.With(zap.String("component", "api"))}
-	h.q = &Queries{Store: d.Store, Registry: d.Registry, TariffKZTPerKWh: d.TariffKZTPerKWh, LossBands: d.LossBands, Location: d.Location, Version: d.Version}
+	h.q = &investigate.Queries{Store: d.Store, Registry: d.Registry, TariffKZTPerKWh: d.TariffKZTPerKWh, LossBands: d.LossBands, Location: d.Location, Version: d.Version}
 	for _, rt := range routes {
 		rt := rt
 		h.mux.HandleFunc(rt.Method+" "+rt.Path, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, rt) })
@@ -135,8 +147,6 @@ func errorf(code int, format string, args ...any) error {
 	return &httpError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
-var errNoRegistry = errors.New("the registry is not loaded")
-
 func (h *Handler) statusOf(err error) (int, string) {
 	var he *httpError
 	switch {
@@ -148,7 +158,7 @@ func (h *Handler) statusOf(err error) (int, string) {
 		return http.StatusNotFound, err.Error()
 	case errors.Is(err, store.ErrTransition), errors.Is(err, store.ErrTokenExists):
 		return http.StatusConflict, err.Error()
-	case errors.Is(err, errNoRegistry):
+	case errors.Is(err, investigate.ErrNoRegistry):
 		return http.StatusServiceUnavailable, err.Error()
 	case errors.Is(err, context.Canceled):
 		return 499, "request canceled"

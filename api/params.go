@@ -187,7 +187,7 @@ var alertFilterParams = []string{"kind", "severity", "oblast", "status", "entity
 
 // ParseAlertFilter reads an alert list filter from query parameters: kind,
 // severity, oblast, status, entity_id, since, limit, offset, order. A
-// since duration counts back from now (callers pass DataNow's).
+// since duration counts back from now (callers pass investigate.DataNow's).
 func ParseAlertFilter(q url.Values, now time.Time) (store.AlertFilter, error) {
 	var f store.AlertFilter
 	if err := checkParams(q, alertFilterParams...); err != nil {

@@ -6,12 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"go.uber.org/zap"
+
+	"github.com/rigwatch/rigwatch/investigate"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -204,7 +208,11 @@ func (h *Handler) setStatus(w http.ResponseWriter, r *http.Request, c *caller, s
 	if err != nil {
 		return err
 	}
-	h.d.Broadcaster.Publish([]schemas.Alert{a})
+	// The change is stored; boards learning of it late is no reason to
+	// fail the request (they show it on their next load).
+	if err := h.d.Announce(r.Context(), []schemas.Alert{a}); err != nil {
+		h.log.Warn("cannot announce an alert change", zap.String("alert_id", a.AlertID), zap.Error(err))
+	}
 	writeJSON(w, http.StatusOK, a)
 	return nil
 }
@@ -276,15 +284,20 @@ func (h *Handler) calc(w http.ResponseWriter, r *http.Request, _ *caller) error 
 }
 
 // ParseCalcInput reads the calculator's inputs (the `rigwatch calc` ones):
-// machines, watts (per machine) or model, hours (per day), days (per
-// month), tariff (KZT per kWh), revenue (KZT per month, optional).
+// machines, watts (per machine) or model, hours (per day, default 24),
+// days (per month, default 30), tariff (KZT per kWh), revenue (KZT per
+// month, optional). It parses numbers here and leaves their rules to
+// registry.CalcInput.Check, the command line's rules too.
 func ParseCalcInput(q interface{ Get(string) string }) (registry.CalcInput, error) {
 	var in registry.CalcInput
 	var err error
-	if in.Machines, err = ParseInt("machines", q.Get("machines"), 0, 1, 100_000_000); err != nil {
+	if q.Get("machines") == "" {
+		return in, badParam("machines", "required")
+	}
+	if in.Machines, err = ParseInt("machines", q.Get("machines"), 0, math.MinInt, math.MaxInt); err != nil {
 		return in, err
 	}
-	if in.WattsPerMachine, err = ParseFloat("watts", q.Get("watts"), 0, 0, 1e7); err != nil {
+	if in.WattsPerMachine, err = ParseFloat("watts", q.Get("watts"), 0, math.Inf(-1), math.Inf(1)); err != nil {
 		return in, err
 	}
 	if m := q.Get("model"); m != "" {
@@ -292,27 +305,28 @@ func ParseCalcInput(q interface{ Get(string) string }) (registry.CalcInput, erro
 			return in, err
 		}
 	}
-	if in.HoursPerDay, err = ParseFloat("hours", q.Get("hours"), 24, 0, 24); err != nil {
+	if in.HoursPerDay, err = ParseFloat("hours", q.Get("hours"), 24, math.Inf(-1), math.Inf(1)); err != nil {
 		return in, err
 	}
-	if in.DaysPerMonth, err = ParseInt("days", q.Get("days"), 30, 1, 31); err != nil {
+	if in.DaysPerMonth, err = ParseInt("days", q.Get("days"), 30, math.MinInt, math.MaxInt); err != nil {
 		return in, err
 	}
-	if in.TariffKZTPerKWh, err = ParseFloat("tariff", q.Get("tariff"), 0, 0, 1e6); err != nil {
+	if in.TariffKZTPerKWh, err = ParseFloat("tariff", q.Get("tariff"), 0, math.Inf(-1), math.Inf(1)); err != nil {
 		return in, err
 	}
 	if v := q.Get("revenue"); v != "" {
-		rev, err := ParseFloat("revenue", v, 0, 0, 1e15)
+		rev, err := ParseFloat("revenue", v, 0, math.Inf(-1), math.Inf(1))
 		if err != nil {
 			return in, err
 		}
 		in.RevenueKZT = &rev
 	}
-	if in.Machines == 0 {
-		return in, badParam("machines", "required")
-	}
-	if in.HoursPerDay == 0 {
-		return in, badParam("hours", "must be > 0")
+	if err := in.Check(); err != nil {
+		var ce *registry.CalcInputError
+		if errors.As(err, &ce) {
+			return in, badParam(ce.Param, "%v: %s", ce.Value, ce.Rule)
+		}
+		return in, err
 	}
 	return in, nil
 }
@@ -326,7 +340,7 @@ func Window(ctx context.Context, st *store.Store, since, until string, def time.
 	if until != "" {
 		to, err = ParseTime("until", until)
 	} else {
-		to, err = DataNow(ctx, st, now)
+		to, err = investigate.DataNow(ctx, st, now)
 	}
 	if err != nil {
 		return from, to, err
@@ -335,64 +349,17 @@ func Window(ctx context.Context, st *store.Store, since, until string, def time.
 	return from, to, err
 }
 
-// DataNow is "now" in the data's event time: the end of the newest stored
-// reading, or now when none is stored. Windows counted back from a
-// duration ("the last 7 days") count back from it.
-func DataNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
-	last, err := st.LatestReadingTime(ctx)
-	if err != nil {
-		return time.Time{}, err
-	}
-	if last.IsZero() {
-		return now.UTC().Truncate(time.Second), nil
-	}
-	return last, nil
-}
-
-// RegistryNow is the instant "the registry as it stands" means: now, or
-// the newest stored registry record when that is later (a demo's event
-// time runs ahead of the wall clock, and its records with it).
-func RegistryNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
-	last, err := st.RegistryLatest(ctx)
-	if err != nil {
-		return time.Time{}, err
-	}
-	now = now.UTC().Truncate(time.Second)
-	if last.After(now) {
-		return last, nil
-	}
-	return now, nil
-}
-
 // alertFilter reads an alert filter whose since, when a duration, counts
 // back from the newest data.
 func (h *Handler) alertFilter(ctx context.Context, q url.Values) (store.AlertFilter, error) {
 	now := h.d.Now()
 	if q.Get("since") != "" {
 		var err error
-		if now, err = DataNow(ctx, h.d.Store, now); err != nil {
+		if now, err = investigate.DataNow(ctx, h.d.Store, now); err != nil {
 			return store.AlertFilter{}, err
 		}
 	}
 	return ParseAlertFilter(q, now)
-}
-
-// AlertContext is how much of the time before an alert's window a page
-// opened from the alert shows.
-const AlertContext = 24 * time.Hour
-
-// AlertWindow is the window of a page opened from alert a: the alert's
-// window with AlertContext before it, at most maxPageWindow long.
-func AlertWindow(a schemas.Alert) (from, to time.Time) {
-	to = a.WindowEnd.UTC()
-	from = a.WindowStart.UTC().Add(-AlertContext)
-	if from.After(to) {
-		from = to.Add(-AlertContext)
-	}
-	if to.Sub(from) > maxPageWindow {
-		from = to.Add(-maxPageWindow)
-	}
-	return from, to
 }
 
 // window reads the page routes' window: alert=ID (that alert's window), or
@@ -411,7 +378,7 @@ func (h *Handler) window(r *http.Request, def time.Duration) (from, to time.Time
 		if err != nil {
 			return from, to, err
 		}
-		from, to = AlertWindow(a)
+		from, to = investigate.AlertWindow(a)
 		return from, to, nil
 	}
 	return Window(r.Context(), h.d.Store, q.Get("since"), q.Get("until"), def, h.d.Now())
@@ -463,7 +430,7 @@ func (h *Handler) operator(w http.ResponseWriter, r *http.Request, _ *caller) er
 }
 
 // page serves an entity's page: the id from the path, a since/until window
-// (def by default, at most maxPageWindow), and what get makes of them.
+// (def by default, at most investigate.MaxPageWindow), and what get makes of them.
 func (h *Handler) page(w http.ResponseWriter, r *http.Request, def time.Duration,
 	get func(ctx context.Context, id string, from, to time.Time) (any, error)) error {
 	if err := checkParams(r.URL.Query(), "since", "until", "alert"); err != nil {
@@ -477,8 +444,8 @@ func (h *Handler) page(w http.ResponseWriter, r *http.Request, def time.Duration
 	if err != nil {
 		return err
 	}
-	if to.Sub(from) > maxPageWindow {
-		return badParam("since", "a page covers at most %d days", int(maxPageWindow.Hours()/24))
+	if to.Sub(from) > investigate.MaxPageWindow {
+		return badParam("since", "a page covers at most %d days", int(investigate.MaxPageWindow.Hours()/24))
 	}
 	d, err := get(r.Context(), id, from, to)
 	if err != nil {
@@ -502,7 +469,7 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, _ *caller) erro
 		if at, err = ParseTime("at", v); err != nil {
 			return err
 		}
-	} else if at, err = RegistryNow(r.Context(), h.d.Store, h.d.Now()); err != nil {
+	} else if at, err = investigate.RegistryNow(r.Context(), h.d.Store, h.d.Now()); err != nil {
 		return err
 	}
 	res, err := h.q.Search(term, at)

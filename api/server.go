@@ -5,6 +5,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"time"
@@ -24,11 +25,12 @@ type Config struct {
 
 // Server is rigwatch's HTTP server.
 type Server struct {
-	cfg Config
-	srv *http.Server
-	mux *http.ServeMux
-	log *zap.Logger
-	ln  net.Listener
+	cfg  Config
+	srv  *http.Server
+	mux  *http.ServeMux
+	log  *zap.Logger
+	ln   net.Listener
+	done chan error // Serve's error, once it stops
 }
 
 // New returns a server; Start listens.
@@ -71,12 +73,32 @@ func (s *Server) Start() error {
 		return err
 	}
 	s.ln = ln
+	s.done = make(chan error, 1)
 	go func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("HTTP server stopped", zap.Error(err))
+		err := s.srv.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
 		}
+		s.done <- err
 	}()
 	return nil
+}
+
+// Run waits until ctx ends, returning nil, or until the server stops
+// serving by itself, returning why. It does not stop the server: Shutdown
+// does, once the rest of the service has stopped, so that probes answer
+// to the end. Start must have been called.
+func (s *Server) Run(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-s.done:
+		s.done <- err
+		if err == nil {
+			err = errors.New("stopped serving")
+		}
+		return fmt.Errorf("HTTP server on %s: %w", s.Addr(), err)
+	}
 }
 
 // Addr returns the address the server listens on.

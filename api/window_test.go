@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/rigwatch/rigwatch/investigate"
 )
 
 // TestPagesFollowTheData: a page's default window ends at the newest
@@ -39,23 +41,23 @@ func TestPagesFollowTheData(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var fd FeederDetail
+			var fd investigate.FeederDetail
 			get("/api/v1/feeders/F1", &fd)
 			if !fd.To.Equal(t1) || !fd.From.Equal(t1.Add(-7*24*time.Hour)) || len(fd.Hourly) != 48 || fd.BeyondLossKWh <= 0 {
 				t.Errorf("feeder page: %s..%s, %d hours, %.1f kWh beyond loss; want ..%s, 48 hours, energy beyond loss",
 					fd.From, fd.To, len(fd.Hourly), fd.BeyondLossKWh, t1)
 			}
-			var sd SiteDetail
+			var sd investigate.SiteDetail
 			get("/api/v1/sites/S1", &sd)
 			if !sd.To.Equal(t1) || len(sd.Hourly) != 48 {
 				t.Errorf("site page: ..%s, %d hours; want ..%s, 48 hours", sd.To, len(sd.Hourly), t1)
 			}
-			var od OperatorDetail
+			var od investigate.OperatorDetail
 			get("/api/v1/operators/OP1", &od)
 			if !od.To.Equal(t1) || len(od.Daily) == 0 {
 				t.Errorf("operator page: ..%s, %d days; want ..%s and days", od.To, len(od.Daily), t1)
 			}
-			var rank FeederRanking
+			var rank investigate.FeederRanking
 			get("/api/v1/feeders", &rank)
 			if !rank.To.Equal(t1) || len(rank.Top) != 2 {
 				t.Errorf("feeder ranking: ..%s, %d feeders; want ..%s, 2", rank.To, len(rank.Top), t1)
@@ -68,11 +70,11 @@ func TestPagesFollowTheData(t *testing.T) {
 
 			// Opened from alert A1 (window t0..t1): that window, a day before it.
 			get("/api/v1/feeders/F1?alert=A1", &fd)
-			if !fd.From.Equal(t0.Add(-AlertContext)) || !fd.To.Equal(t1) || len(fd.Hourly) != 48 {
-				t.Errorf("feeder page of alert A1: %s..%s, %d hours; want %s..%s, 48 hours", fd.From, fd.To, len(fd.Hourly), t0.Add(-AlertContext), t1)
+			if !fd.From.Equal(t0.Add(-investigate.AlertContext)) || !fd.To.Equal(t1) || len(fd.Hourly) != 48 {
+				t.Errorf("feeder page of alert A1: %s..%s, %d hours; want %s..%s, 48 hours", fd.From, fd.To, len(fd.Hourly), t0.Add(-investigate.AlertContext), t1)
 			}
 			get("/api/v1/sites/S1?alert=A2", &sd)
-			if !sd.From.Equal(t0.Add(-AlertContext)) || !sd.To.Equal(t1) {
+			if !sd.From.Equal(t0.Add(-investigate.AlertContext)) || !sd.To.Equal(t1) {
 				t.Errorf("site page of alert A2: %s..%s", sd.From, sd.To)
 			}
 			if code, body := g.do(t, "GET", "/api/v1/feeders/F1?alert=A1&since=2d", tok, ""); code != 400 {

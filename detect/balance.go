@@ -574,6 +574,7 @@ func (r *run) resum(ep *episode, f *feederSeries, h int) {
 	}
 	first := int((ep.carryTo - r.g.t0) / hourS)
 	held := int((ep.last-r.g.t0)/hourS) - 1
+	was := ep.held
 	cur := ep.carry
 	for k := max(first, 0); k < h; k++ {
 		cur.addHour(f, &ep.loss, k)
@@ -582,6 +583,12 @@ func (r *run) resum(ep *episode, f *feederSeries, h int) {
 		}
 	}
 	ep.cur = cur
+	if ep.held.obs != was.obs || ep.held.exp != was.exp || ep.held.cap != was.cap || ep.held.valid != was.valid {
+		// Re-judged (a new day's model): the finding's figures changed
+		// though its window did not, and are reported again. A replay
+		// reports them at its end all the same.
+		ep.touched = true
+	}
 }
 
 func (r *run) holdImbalance(ep *episode, f *feederSeries, h int) {

@@ -11,10 +11,6 @@ import (
 // ErrConfig is wrapped by every error about an unusable Config.
 var ErrConfig = errors.New("invalid detect config")
 
-// Local is Kazakhstan's single time zone since 2024, UTC+5: the default
-// settlement zone.
-var Local = time.FixedZone("UTC+5", 5*3600)
-
 // Config configures an Engine. The zero value is valid; every zero field
 // means the default given beside it.
 type Config struct {
@@ -211,7 +207,7 @@ func (c Config) withDefaults() Config {
 		c.Warmup = 24 * time.Hour
 	}
 	if c.Location == nil {
-		c.Location = Local
+		c.Location = schemas.Local
 	}
 	if c.CloseAfter == 0 {
 		c.CloseAfter = 48 * time.Hour

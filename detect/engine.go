@@ -3,8 +3,6 @@ package detect
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math"
 	"slices"
@@ -37,6 +35,9 @@ type Engine struct {
 	// the feeders' and sites' hours the last call derived anew
 	feederHours []schemas.FeederHour
 	siteHours   []schemas.SiteHour
+	// hoursFrom is where the hours of the last call begin when that call
+	// started afresh (zero when it continued the one before)
+	hoursFrom time.Time
 	// st is what continuing calls carry over: the grid of hourly readings
 	// and what is derived from it.
 	st *state
@@ -77,6 +78,16 @@ func (e *Engine) Hours() ([]schemas.FeederHour, []schemas.SiteHour) {
 	return slices.Clone(e.feederHours), slices.Clone(e.siteHours)
 }
 
+// HoursFrom returns the first hour of the hours derived since the last
+// Evaluate started afresh, when it did; zero when it continued the call
+// before (whose hours it extends). With the end of the last call it
+// bounds the span the stored hours cover without a gap.
+func (e *Engine) HoursFrom() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.hoursFrom
+}
+
 // Config returns the engine's configuration with defaults applied.
 func (e *Engine) Config() Config { return e.cfg }
 
@@ -99,7 +110,9 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 		return nil, nil
 	}
 	evalFrom := first
-	if e.lastTo.IsZero() || !from.Equal(e.lastTo) {
+	fresh := e.lastTo.IsZero() || !from.Equal(e.lastTo)
+	e.hoursFrom = time.Time{}
+	if fresh {
 		e.eps = map[string]*episode{}
 		e.accounts = map[string]*account{}
 		e.st = newState()
@@ -115,6 +128,9 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 		return nil, fmt.Errorf("cannot read readings for %s..%s: %w", readFrom.Format(time.RFC3339), last.Format(time.RFC3339), err)
 	}
 	g := e.st.g
+	if fresh {
+		e.hoursFrom = g.hourTime(0)
+	}
 	r := &run{e: e, cfg: &e.cfg, g: g, from: from, to: to,
 		hFirst: g.hourOf(evalFrom) - 1, hReport: g.hourOf(first) - 1, hLast: g.n - 1}
 	_, off := time.Unix(g.t0, 0).In(e.cfg.Location).Zone()
@@ -286,7 +302,7 @@ func (r *run) episode(kind, entity, variant string) *episode {
 // (the daily and the monthly settlement of an operator).
 func (r *run) open(kind, entity, variant string, h int, onset int64, base schemas.Alert) *episode {
 	ep := &episode{kind: kind, entity: entity, variant: variant, start: onset, detected: r.tick(h), last: r.tick(h), base: base}
-	ep.id = alertID(kind, entity, variant, time.Unix(onset, 0).UTC().Format(time.RFC3339))
+	ep.id = schemas.AlertID(kind, entity, variant, time.Unix(onset, 0).UTC().Format(time.RFC3339))
 	ep.touched = h >= r.hReport
 	r.e.eps[ep.key()] = ep
 	return ep
@@ -337,17 +353,6 @@ func (ep *episode) alert(cfg *Config) schemas.Alert {
 	}
 	ep.finish(ep, &a, cfg)
 	return a
-}
-
-// alertID is the stable id of a finding: the first 128 bits, in hex, of the
-// SHA-256 of its kind, entity and what tells its episodes apart.
-func alertID(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0x1f})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 func f64(v float64) *float64 { return &v }

@@ -69,10 +69,14 @@ type Live struct {
 	// Emit receives the alerts of each evaluation up to to (opened or
 	// changed); an error makes the evaluation be tried again.
 	Emit func(ctx context.Context, to time.Time, alerts []schemas.Alert) error
-	// Evaluated, if set, is told of each evaluation: its event time, how
-	// long it took and how many readings the engine has read in all.
+	// Evaluated, if set, is told of each evaluation once its findings
+	// are emitted and its state saved: its event time, how long the
+	// engine took and how many readings it has read in all.
 	Evaluated func(to time.Time, took time.Duration, rowsRead int64)
-	Log       *zap.Logger
+	// Stepped, if set, is told how each tick's step ended: nil when it did
+	// what there was to do (evaluated, or found nothing new), else why not.
+	Stepped func(err error)
+	Log     *zap.Logger
 
 	saved []byte // the snapshot after the last evaluation emitted
 
@@ -125,6 +129,9 @@ func (l *Live) Run(ctx context.Context) error {
 			l.status.At = time.Now()
 		}
 		l.mu.Unlock()
+		if l.Stepped != nil {
+			l.Stepped(err)
+		}
 		if err != nil {
 			log.Warn("detection failed; retrying next tick", zap.Error(err))
 		}
@@ -254,9 +261,7 @@ func (l *Live) evaluateOnce(ctx context.Context, from, to time.Time) error {
 	if err != nil {
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
-	if l.Evaluated != nil {
-		l.Evaluated(to, time.Since(start), l.Engine.RowsRead())
-	}
+	took := time.Since(start)
 	if err := l.Emit(ctx, to, alerts); err != nil {
 		return err
 	}
@@ -270,5 +275,10 @@ func (l *Live) evaluateOnce(ctx context.Context, from, to time.Time) error {
 		}
 	}
 	l.saved = b
+	// Told only now that everything up to to is stored: whoever waits for
+	// it (and then stops serve) finds the alerts there.
+	if l.Evaluated != nil {
+		l.Evaluated(to, took, l.Engine.RowsRead())
+	}
 	return nil
 }

@@ -256,7 +256,7 @@ func (r *run) oversized(ps []schemas.Purchase, from, to time.Time) {
 		if p.MWh <= r.cfg.MaxPurchaseMWh+1e-9 || p.TS.Before(from) || !p.TS.Before(to) {
 			continue
 		}
-		a := schemas.Alert{AlertID: alertID(schemas.KindOversizedPurchase, p.TxID), Kind: schemas.KindOversizedPurchase,
+		a := schemas.Alert{AlertID: schemas.AlertID(schemas.KindOversizedPurchase, p.TxID), Kind: schemas.KindOversizedPurchase,
 			EntityType: schemas.EntityPurchase, EntityID: p.TxID, TxID: p.TxID, OperatorID: p.OperatorID, SiteID: p.SiteID,
 			WindowStart: p.TS.UTC(), WindowEnd: p.TS.UTC(), DetectedAt: p.TS.UTC(), CreatedAt: p.TS.UTC(), UpdatedAt: p.TS.UTC(),
 			Status: schemas.StatusOpen, Score: round(p.MWh, 3), Severity: schemas.SeverityWarning}

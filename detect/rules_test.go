@@ -70,7 +70,7 @@ func noise(i int, t time.Time) float64 {
 
 // household is a household's kW at t: a morning and an evening peak.
 func household(i int, t time.Time) float64 {
-	h := float64(t.In(Local).Hour()) + float64(t.In(Local).Minute())/60
+	h := float64(t.In(schemas.Local).Hour()) + float64(t.In(schemas.Local).Minute())/60
 	v := 0.35 + 0.5*math.Exp(-(h-8)*(h-8)/2) + 1.1*math.Exp(-(h-19.5)*(h-19.5)/4)
 	return v * (0.8 + 0.05*float64(i%7)) * (1 + 0.25*noise(i, t))
 }
@@ -164,7 +164,7 @@ func TestSiteClosedForGood(t *testing.T) {
 			f.rigsAt("SITE-1", "OP-1", 900, 3250, f.start.AddDate(0, -2, 0), f.start.Add(10*24*time.Hour))
 		}},
 		{"curtailed", func(t, s time.Time) float64 {
-			if h := t.In(Local).Hour(); h >= 18 && h < 21 {
+			if h := t.In(schemas.Local).Hour(); h >= 18 && h < 21 {
 				return 600
 			}
 			return 2900

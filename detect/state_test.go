@@ -251,6 +251,9 @@ func TestSnapshotFailover(t *testing.T) {
 	for _, cfg := range []sim.Config{
 		{Seed: 8, Preset: sim.PresetTheft, Feeders: 6, Days: 16},
 		{Seed: 7, Feeders: 20, Days: 8},
+		// an imbalance whose model is re-judged on a day after its
+		// window: hour by hour, the new figures are reported too
+		{Seed: 11, Feeders: 10, Days: 5},
 	} {
 		w := newWorld(t, cfg)
 		whole := w.evaluate(t, w.engine(t), w.s.Start(), w.s.End())

@@ -45,6 +45,9 @@ type ConsumerConfig struct {
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds the final flush and commit; default 30s.
 	ShutdownTimeout time.Duration
+	// FetchGrace is how long fetches may fail before Ready says so;
+	// default 5s.
+	FetchGrace time.Duration
 }
 
 // Validate checks the configuration and fills defaults.
@@ -100,6 +103,8 @@ type Consumer struct {
 	dec     Decoder
 
 	healthy  atomic.Bool
+	storeErr atomic.Pointer[string] // why the last batch could not be stored
+	fetch    *fetchHealth
 	consumed atomic.Int64
 	stored   atomic.Int64
 	rejected atomic.Int64
@@ -115,13 +120,27 @@ func NewConsumer(cfg ConsumerConfig, w Writer, rejects RejectPublisher, hook Bat
 		log = zap.NewNop()
 	}
 	c := &Consumer{cfg: cfg, w: w, rejects: rejects, hook: hook, dec: Decoder{MaxBytes: cfg.MaxBytes},
-		log: log.With(zap.String("component", "consumer"), zap.String("topic", cfg.Topic))}
+		log: log.With(zap.String("component", "consumer"), zap.String("topic", cfg.Topic)), fetch: newFetchHealth(cfg.FetchGrace)}
 	c.healthy.Store(true)
 	return c, nil
 }
 
-// Ready reports whether the last attempt to store a batch succeeded.
-func (c *Consumer) Ready() bool { return c.healthy.Load() }
+// Ready returns why the consumer cannot do its work, or nil: the last
+// attempt to store a batch failed, or fetches have kept failing for longer
+// than FetchGrace.
+func (c *Consumer) Ready() error {
+	if !c.healthy.Load() {
+		reason := "unknown error"
+		if p := c.storeErr.Load(); p != nil {
+			reason = *p
+		}
+		return fmt.Errorf("%s: cannot store its batch: %s", c.cfg.Topic, reason)
+	}
+	if err := c.fetch.check(); err != nil {
+		return fmt.Errorf("%s: %w", c.cfg.Topic, err)
+	}
+	return nil
+}
 
 // ConsumerStats counts what a consumer did.
 type ConsumerStats struct {
@@ -139,8 +158,10 @@ func (c *Consumer) Stats() ConsumerStats {
 }
 
 // Run consumes until ctx is done, then stops fetching, stores and commits
-// what it holds, and returns nil. It returns an error only when it cannot
-// start.
+// what it holds, and returns nil. Failed fetches and inserts are retried
+// (Ready reports them); Run returns an error when the brokers refuse this
+// consumer for good (Permanent: not authorised, say), after storing and
+// committing what it holds.
 func (c *Consumer) Run(ctx context.Context) error {
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:             c.cfg.GroupID,
@@ -149,10 +170,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 		Topics:         []string{c.cfg.Topic},
 		SessionTimeout: c.cfg.SessionTimeout,
 		StartOffset:    kafka.FirstOffset,
-		// kafka-go logs every transient error at error level; ours says what matters.
-		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
-			c.log.Debug("kafka-go", zap.String("msg", fmt.Sprintf(msg, args...)))
-		}),
+		// kafka-go logs every transient error at error level; ours says
+		// what matters, and notes it for Ready.
+		ErrorLogger: c.fetch.errorLogger(func(msg string) { c.log.Debug("kafka-go", zap.String("msg", msg)) }),
 	})
 	if err != nil {
 		return fmt.Errorf("cannot join consumer group %s: %w", c.cfg.GroupID, err)
@@ -165,7 +185,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	fetchCtx, stopFetch := context.WithCancel(context.Background())
 	defer stopFetch()
 	chunks := make(chan *chunk, 16)
-	f := &fetcher{c: c, out: chunks, free: make(chan *chunk, 32), stop: fetchCtx, dialer: c.cfg.Dialer}
+	f := &fetcher{c: c, out: chunks, free: make(chan *chunk, 32), stop: fetchCtx, dialer: c.cfg.Dialer,
+		refused: make(chan struct{})}
 	if f.dialer == nil {
 		f.dialer = kafka.DefaultDialer
 	}
@@ -263,7 +284,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if !complete {
 			c.log.Warn("stopped with records not stored or not committed; they will be redelivered")
 		}
-		return nil
+		return f.refusal()
 	}
 	for {
 		select {
@@ -300,6 +321,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if len(last) > 0 && !handOver(false) && b == nil {
 				return shutdown()
 			}
+		case <-f.refused:
+			// The brokers refuse this consumer for good: store and
+			// commit what it holds, then say why.
+			return shutdown()
 		case <-ctx.Done():
 			return shutdown()
 		}
@@ -430,6 +455,8 @@ func (s *storer) resend(ctx context.Context, err error) bool {
 	delay := s.c.cfg.MinBackoff
 	for {
 		s.ins.Abort()
+		reason := err.Error()
+		s.c.storeErr.Store(&reason)
 		s.c.healthy.Store(false)
 		insertErrors.WithLabelValues(string(s.c.cfg.Stream)).Inc()
 		s.c.log.Warn("cannot store batch; retrying without committing", zap.Int("records", s.heldLen),

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,29 @@ type fetcher struct {
 	stop   context.Context // done: stop fetching (the generation lives on, for commits)
 	cur    atomic.Pointer[assignment]
 	dialer *kafka.Dialer
+	// refused is closed when the brokers refuse this consumer for good
+	// (Permanent); refusal says why.
+	refused   chan struct{}
+	refuseMu  sync.Mutex
+	refusedBy error
+}
+
+// refuse notes that the brokers refuse this consumer for good, err saying
+// why; the first refusal is the one.
+func (f *fetcher) refuse(err error) {
+	f.refuseMu.Lock()
+	defer f.refuseMu.Unlock()
+	if f.refusedBy == nil {
+		f.refusedBy = err
+		close(f.refused)
+	}
+}
+
+// refusal returns why the brokers refuse this consumer, or nil.
+func (f *fetcher) refusal() error {
+	f.refuseMu.Lock()
+	defer f.refuseMu.Unlock()
+	return f.refusedBy
 }
 
 // generations runs until ctx ends: it starts the fetchers of every
@@ -72,6 +96,11 @@ func (f *fetcher) generations(ctx context.Context, cg *kafka.ConsumerGroup) {
 			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
 				return
 			}
+			if Permanent(err) {
+				f.refuse(fmt.Errorf("cannot join consumer group %s: %w", f.c.cfg.GroupID, err))
+				return
+			}
+			f.c.fetch.failed(err.Error())
 			// The group retries joining by itself; say so now and then.
 			if failures++; failures == 1 || failures%30 == 0 {
 				f.c.log.Warn("cannot join the consumer group; retrying", zap.Int("attempts", failures), zap.Error(err))
@@ -114,6 +143,13 @@ func (f *fetcher) partition(gctx context.Context, p int, offset int64) {
 			return
 		}
 		conn, err := f.seek(ctx, p, &offset)
+		if err != nil && ctx.Err() == nil {
+			if Permanent(err) {
+				f.refuse(fmt.Errorf("cannot fetch from %s: %w", f.c.cfg.Topic, err))
+				return
+			}
+			f.c.fetch.failed(err.Error())
+		}
 		if err != nil {
 			if fails++; ctx.Err() == nil && (fails == 3 || fails%30 == 0) {
 				log.Warn("cannot reach the partition's leader; retrying", zap.Int("attempts", fails), zap.Error(err))
@@ -125,6 +161,11 @@ func (f *fetcher) partition(gctx context.Context, p int, offset int64) {
 		conn.Close()
 		if ctx.Err() == nil && !errors.Is(err, kafka.OffsetOutOfRange) {
 			// OffsetOutOfRange: seek again at once, it skips to the first.
+			if Permanent(err) {
+				f.refuse(fmt.Errorf("cannot fetch from %s: %w", f.c.cfg.Topic, err))
+				return
+			}
+			f.c.fetch.failed(err.Error())
 			log.Debug("fetch failed; reconnecting", zap.Int64("offset", offset), zap.Error(err))
 			fails = 1
 		}
@@ -219,6 +260,7 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, p int, offset *int
 		switch {
 		case err == nil, errors.Is(err, io.EOF), errors.Is(err, kafka.RequestTimedOut):
 			// The fetch is done, or brought nothing in time.
+			f.c.fetch.fetched()
 		case errors.Is(err, kafka.OffsetOutOfRange):
 			first, last, rerr := conn.ReadOffsets()
 			if rerr != nil {
@@ -239,6 +281,16 @@ func (f *fetcher) read(ctx context.Context, conn *kafka.Conn, p int, offset *int
 		}
 	}
 	return ctx.Err()
+}
+
+// fetched notes a fetch that went through: it clears a failure unless an
+// error came within the last second (another partition's, say).
+func (h *fetchHealth) fetched() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.failingSince.IsZero() && time.Since(h.lastErrAt) > time.Second {
+		h.failingSince = time.Time{}
+	}
 }
 
 // chunk returns an empty chunk: a free one, or a new one. The decoder

@@ -39,8 +39,9 @@ type AlertLister func(ctx context.Context, status string, offset, limit int) ([]
 // Prometheus does: each open or acknowledged alert is re-sent every Resend
 // with endsAt a few intervals ahead, so Alertmanager keeps it firing while
 // rigwatch runs and resolves it by itself if rigwatch goes quiet; a
-// resolved alert, or one whose finding has closed in the detector, is sent
-// with endsAt set, which resolves it. Labels: alertname (the kind),
+// resolved alert, or one whose finding has closed in the detector (its
+// closed flag, or a window that ended CloseAfter before the newest data),
+// is sent with endsAt set, which resolves it. Labels: alertname (the kind),
 // severity, alert_id, and oblast, feeder_id, site_id and operator_id where
 // present; annotations: summary, the alert's page in the web UI, the
 // event-time window and the figures.
@@ -59,7 +60,8 @@ type Alertmanager struct {
 	Alerts      AlertLister // required
 	// EventTime returns the data's newest event time; an open alert whose
 	// window ended more than CloseAfter before it has closed in the
-	// detector. Nil: alerts close only when resolved.
+	// detector, for findings stored before the detector set their closed
+	// flag. Nil: alerts close only when resolved or flagged closed.
 	EventTime func(ctx context.Context) (time.Time, error)
 	// Updates carries alerts that changed just now (opened, updated, or
 	// acknowledged or resolved by a person), pushed at once rather than at
@@ -245,6 +247,16 @@ func (m *Alertmanager) postable(as []schemas.Alert, eventNow, now time.Time) []m
 			ends = a.UpdatedAt.UTC()
 			if ends.IsZero() || ends.After(now) {
 				ends = now
+			}
+		case a.Closed:
+			// Closed by the detector: resolved there, and after
+			// ResolvedRetention no longer worth sending.
+			ends = a.UpdatedAt.UTC()
+			if ends.IsZero() || ends.After(now) {
+				ends = now
+			}
+			if ends.Before(now.Add(-m.ResolvedRetention)) {
+				continue
 			}
 		case !eventNow.IsZero() && a.WindowEnd.Before(eventNow.Add(-m.CloseAfter)):
 			if a.WindowEnd.Before(eventNow.Add(-2 * m.CloseAfter)) {

@@ -75,9 +75,16 @@ func TestAlertmanagerPostable(t *testing.T) {
 	resolved.Status, resolved.UpdatedAt = schemas.StatusResolved, now.Add(-5*time.Minute)
 	closed := as[0]
 	closed.AlertID, closed.WindowEnd = "fi-closed", now.Add(-50*time.Hour)
-	got := m.postable(append(as, resolved, closed), now, now)
-	if len(got) != 4 {
-		t.Fatalf("%d postable alerts, want 4 (the one closed a month ago left out): %+v", len(got), got)
+	flagged := as[0] // closed by the detector's flag, its window recent
+	flagged.AlertID, flagged.Closed, flagged.UpdatedAt = "fi-flagged", true, now.Add(-2*time.Minute)
+	stale := flagged // flagged closed long ago
+	stale.AlertID, stale.UpdatedAt = "fi-stale", now.Add(-2*time.Hour)
+	got := m.postable(append(as, resolved, closed, flagged, stale), now, now)
+	if len(got) != 5 {
+		t.Fatalf("%d postable alerts, want 5 (those closed long ago left out): %+v", len(got), got)
+	}
+	if f := got[4]; !f.EndsAt.Equal(now.Add(-2*time.Minute)) || f.Labels["alert_id"] != "fi-flagged" || f.Status() != model.AlertResolved {
+		t.Errorf("flagged closed: %v endsAt %s, want resolved at the close", f.Labels, f.EndsAt)
 	}
 	fi := got[0]
 	wantLabels := model.LabelSet{"alertname": "feeder_imbalance", "severity": "critical", "alert_id": "fi-F-0042", "oblast": "East Kazakhstan", "feeder_id": "F-0042"}

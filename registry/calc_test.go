@@ -91,3 +91,31 @@ func TestFleetCalcInput(t *testing.T) {
 		t.Errorf("site fleet: %+v, %v", got, err)
 	}
 }
+
+// TestCalcCheck: Check takes inputs as given (no defaults), names the
+// refused one by its field and its short parameter name, and is what Calc
+// applies after its defaults.
+func TestCalcCheck(t *testing.T) {
+	ok := CalcInput{Machines: 10, WattsPerMachine: 3250, HoursPerDay: 24, DaysPerMonth: 30}
+	if err := ok.Check(); err != nil {
+		t.Fatalf("valid input refused: %v", err)
+	}
+	for _, c := range []struct {
+		param string
+		edit  func(*CalcInput)
+	}{
+		{"hours", func(in *CalcInput) { in.HoursPerDay = 0 }},
+		{"days", func(in *CalcInput) { in.DaysPerMonth = 0 }},
+		{"watts", func(in *CalcInput) { in.Model = "Antminer S19" }},
+		{"machines", func(in *CalcInput) { in.Machines = 0 }},
+		{"tariff", func(in *CalcInput) { in.TariffKZTPerKWh = math.Inf(1) }},
+		{"model", func(in *CalcInput) { in.WattsPerMachine, in.Model = 0, "Antminer S99" }},
+	} {
+		in := ok
+		c.edit(&in)
+		var ce *CalcInputError
+		if err := in.Check(); !errors.As(err, &ce) || ce.Param != c.param || !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("%+v: error %v, want a CalcInputError for %s", in, err, c.param)
+		}
+	}
+}

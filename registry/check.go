@@ -2,8 +2,6 @@ package registry
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,19 +32,6 @@ const (
 	// exceed its licensed capacity. Critical.
 	RuleLicenseOverCapacity = "license_over_capacity"
 )
-
-// AlertID returns the stable id of a finding: the first 128 bits, in hex,
-// of the SHA-256 of its parts (kind, rule, entity and what else tells
-// findings apart). It holds no time, so a finding keeps its id however
-// often and over whichever windows it is checked.
-func AlertID(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0x1f})
-	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
-}
 
 // span is a half-open interval of Unix nanoseconds.
 type span struct{ from, to int64 }
@@ -249,7 +234,7 @@ func (ix *Index) rigViolations(out []violation, r uint32, until int64, byLic map
 	if len(powerSpans) > 0 {
 		rigID := ix.rigIDs.s[r]
 		out = append(out, violation{
-			id:       AlertID(schemas.KindRegistryViolation, RuleRatedPower, schemas.EntityRig, rigID),
+			id:       schemas.AlertID(schemas.KindRegistryViolation, RuleRatedPower, schemas.EntityRig, rigID),
 			severity: schemas.SeverityWarning,
 			spans:    powerSpans,
 			alert:    func(at int64) schemas.Alert { return ix.ratedPowerAlert(r, at) },
@@ -281,7 +266,7 @@ func (ix *Index) licenseViolations(out []violation, byLic map[licOp]*licFinding)
 		rigs := slices.Compact(slices.Sorted(slices.Values(f.rigs)))
 		slices.SortFunc(rigs, func(a, b uint32) int { return strings.Compare(ix.rigIDs.s[a], ix.rigIDs.s[b]) })
 		out = append(out, violation{
-			id:       AlertID(schemas.KindRegistryViolation, RuleInactiveLicense, schemas.EntityLicense, ix.licenseIDs.s[k.lic], ix.operators.s[k.op]),
+			id:       schemas.AlertID(schemas.KindRegistryViolation, RuleInactiveLicense, schemas.EntityLicense, ix.licenseIDs.s[k.lic], ix.operators.s[k.op]),
 			severity: schemas.SeverityCritical,
 			spans:    spans,
 			alert:    func(at int64) schemas.Alert { return ix.inactiveLicenseAlert(k, rigs, at) },
@@ -497,7 +482,7 @@ func (ix *Index) serialViolations(out []violation, until int64) []violation {
 		}
 		serial := ix.serials.s[s]
 		out = append(out, violation{
-			id:       AlertID(schemas.KindRegistryViolation, RuleDuplicateSerial, "serial", serial),
+			id:       schemas.AlertID(schemas.KindRegistryViolation, RuleDuplicateSerial, "serial", serial),
 			severity: schemas.SeverityWarning,
 			spans:    spans,
 			alert:    func(at int64) schemas.Alert { return ix.duplicateSerialAlert(rigs, s, at) },
@@ -656,7 +641,7 @@ func (ix *Index) capacityViolation(out []violation, l uint32, gs []uint32, siteI
 	}
 	licID := ix.licenseIDs.s[l]
 	return append(out, violation{
-		id:       AlertID(schemas.KindRegistryViolation, rule, schemas.EntityLicense, licID, siteID),
+		id:       schemas.AlertID(schemas.KindRegistryViolation, rule, schemas.EntityLicense, licID, siteID),
 		severity: schemas.SeverityCritical,
 		spans:    spans,
 		alert:    func(at int64) schemas.Alert { return ix.capacityAlert(l, sum, siteID, rule, at) },

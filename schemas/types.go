@@ -309,8 +309,11 @@ type Alert struct {
 	Evidence          map[string]any `json:"evidence"`
 	Status            string         `json:"status"`
 	Note              string         `json:"note,omitempty"`
-	CreatedAt         time.Time      `json:"created_at"`
-	UpdatedAt         time.Time      `json:"updated_at"`
+	// Closed is set once the detector has closed the finding: it no longer
+	// holds. Status stays what people made it.
+	Closed    bool      `json:"closed,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Reject is an input that could not be accepted, with where it came from and

@@ -19,11 +19,7 @@ const (
 )
 
 // DefaultStart is local midnight of 2025-10-01 in Kazakhstan (UTC+5).
-var DefaultStart = time.Date(2025, 10, 1, 0, 0, 0, 0, Local)
-
-// Local is Kazakhstan's single time zone since 2024, UTC+5. Days, business
-// hours, peaks and settlement periods in a scenario follow it.
-var Local = time.FixedZone("UTC+5", 5*3600)
+var DefaultStart = time.Date(2025, 10, 1, 0, 0, 0, 0, schemas.Local)
 
 var errConfig = errors.New("invalid simulation config")
 
@@ -109,7 +105,7 @@ func (c Config) withDefaults() Config {
 			c.IntervalS = 3600
 		}
 		if c.Start.IsZero() {
-			c.Start = time.Date(2025, 1, 1, 0, 0, 0, 0, Local)
+			c.Start = time.Date(2025, 1, 1, 0, 0, 0, 0, schemas.Local)
 		}
 	}
 	if c.Feeders == 0 {

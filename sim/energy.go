@@ -172,7 +172,7 @@ func (b *builder) purchases(opHour [][]float64) {
 		var sfRate float64
 		boughtDay := -1
 		for h, u := range use {
-			local := startHour.Add(time.Duration(h) * time.Hour).In(Local)
+			local := startHour.Add(time.Duration(h) * time.Hour).In(schemas.Local)
 			hod := local.Hour()
 			switch {
 			case h >= sfHour:
@@ -254,7 +254,7 @@ func (b *builder) purchases(opHour [][]float64) {
 	for i := range txs {
 		x := &txs[i]
 		x.p.PriceKZTPerMWh = f64(math.Round(b.uniform(22000, 36000)/10) * 10)
-		x.p.TxID = fmt.Sprintf("TX-%s-%06d", x.p.TS.In(Local).Format("20060102"), i+1)
+		x.p.TxID = fmt.Sprintf("TX-%s-%06d", x.p.TS.In(schemas.Local).Format("20060102"), i+1)
 		if x.truth >= 0 {
 			s.truth[x.truth].EntityID, s.truth[x.truth].TxID = x.p.TxID, x.p.TxID
 		}

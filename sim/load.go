@@ -1,6 +1,11 @@
 package sim
 
-import "math"
+import (
+	"math"
+	"time"
+
+	"github.com/rigwatch/rigwatch/schemas"
+)
 
 // mix is the splitmix64 finaliser: per-step noise comes from hashing
 // (seed, tag, entity, time) rather than from a sequential generator, so any
@@ -65,9 +70,16 @@ type tick struct {
 
 const mondayEpoch = 4 * 86400 // 1970-01-05T00:00 local
 
+// localOffset is schemas.Local's offset from UTC in seconds: a fixed zone,
+// so local days and hours come from Unix seconds without time.Time.
+var localOffset = func() int64 {
+	_, off := time.Unix(0, 0).In(schemas.Local).Zone()
+	return int64(off)
+}()
+
 func (s *Scenario) tickAt(t int) tick {
 	startUnix := s.startUnix + int64(t)*int64(s.ivS)
-	local := startUnix + 5*3600 - mondayEpoch
+	local := startUnix + localOffset - mondayEpoch
 	k := tick{t: t, unixEnd: startUnix + int64(s.ivS), hours: float64(s.ivS) / 3600}
 	k.dayAbs = floorDiv(local, 86400)
 	k.day = int(k.dayAbs - s.startDayAbs)

@@ -108,8 +108,8 @@ func (s *Scenario) Truth() []Truth { return s.truth }
 
 // dayStart returns local midnight starting scenario day d.
 func (s *Scenario) dayStart(d int) time.Time {
-	y, m, dd := s.start.In(Local).Date()
-	return time.Date(y, m, dd+d, 0, 0, 0, 0, Local).UTC()
+	y, m, dd := s.start.In(schemas.Local).Date()
+	return time.Date(y, m, dd+d, 0, 0, 0, 0, schemas.Local).UTC()
 }
 
 func (s *Scenario) stepTime(t int) time.Time {

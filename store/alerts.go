@@ -23,11 +23,14 @@ var (
 	ErrTransition = errors.New("status change not allowed")
 )
 
-// alertMu serialises the read-modify-write of alert rows within a process,
-// so that a person's acknowledgement and the detector's next evaluation
-// cannot overwrite each other. The API and the detector share the serve
-// process; other processes only read alerts.
-var alertMu sync.Mutex
+// People's state of an alert (status, note) lives in alert_events, an
+// append-only log no one rewrites; the detector's finding in the alerts
+// rows. Every read joins the two (alertsFrom), so no process's write can
+// take away another's: an acknowledgement made on one process stands
+// whatever the leader's detector writes meanwhile, with no lock shared
+// between processes. The alerts rows carry a copy of people's state, kept
+// in step by every write and by FoldAlertState, for those who query the
+// table directly.
 
 var (
 	verMu   sync.Mutex
@@ -51,7 +54,33 @@ func nextVersion(floor uint64) uint64 {
 	return v
 }
 
-const alertCols = "alert_id, kind, severity, entity_type, entity_id, meter_id, feeder_id, site_id, operator_id, rig_id, license_id, tx_id, oblast, window_start, window_end, detected_at, observed_kwh, expected_kwh, excess_kwh, estimated_value_kzt, score, summary, evidence, status, note, created_at, updated_at, version"
+const alertCols = "alert_id, kind, severity, entity_type, entity_id, meter_id, feeder_id, site_id, operator_id, rig_id, license_id, tx_id, oblast, window_start, window_end, detected_at, observed_kwh, expected_kwh, excess_kwh, estimated_value_kzt, score, summary, evidence, status, note, created_at, updated_at, version, closed"
+
+// statusRanks orders the statuses people move an alert through; the state
+// of an alert is the furthest it reached, so concurrent changes commute and
+// a stale copy never takes a status back.
+const statusRanks = "['open', 'acknowledged', 'resolved']"
+
+// alertsFrom returns a query of the alerts rows that inner (a WHERE clause
+// on the alerts table, or "") selects, in the order of alertCols, each
+// joined with people's state from alert_events: its furthest status, the
+// note of the latest event that reached it, and the time of its last
+// event, as cur_status, cur_note and cur_updated_at in place of the row's
+// own status, note and updated_at. The alerts side is a subquery, so in
+// cluster mode the join runs on the server that took the query and needs
+// no GLOBAL. Conditions and orders put after it may use cur_status,
+// cur_note, cur_updated_at, the row's status and note, and h_n (the
+// number of events).
+func (s *Store) alertsFrom(inner string) string {
+	return "SELECT alert_id, kind, severity, entity_type, entity_id, meter_id, feeder_id, site_id, operator_id, rig_id, license_id, tx_id, oblast," +
+		" window_start, window_end, detected_at, observed_kwh, expected_kwh, excess_kwh, estimated_value_kzt, score, summary, evidence," +
+		" arrayElement(" + statusRanks + ", toUInt8(greatest(h_rank, indexOf(" + statusRanks + ", status)))) AS cur_status," +
+		" if(h_n > 0, h_note, note) AS cur_note, created_at, greatest(updated_at, h_ts) AS cur_updated_at, version, closed" +
+		" FROM (SELECT " + alertCols + " FROM " + s.db + ".alerts FINAL" + inner + ")" +
+		" ANY LEFT JOIN (SELECT alert_id, max(indexOf(" + statusRanks + ", to_status)) AS h_rank," +
+		" argMax(note, (indexOf(" + statusRanks + ", to_status), ts, seq)) AS h_note, max(ts) AS h_ts, count() AS h_n" +
+		" FROM " + s.db + ".alert_events GROUP BY alert_id) USING alert_id"
+}
 
 // storedAlert is an alert row with its version.
 type storedAlert struct {
@@ -69,10 +98,12 @@ func (s *Store) scanAlerts(ctx context.Context, query string, args ...any) ([]st
 	for rows.Next() {
 		var a storedAlert
 		var ev string
+		var closed uint8
 		if err := rows.Scan(&a.AlertID, &a.Kind, &a.Severity, &a.EntityType, &a.EntityID, &a.MeterID, &a.FeederID, &a.SiteID, &a.OperatorID, &a.RigID, &a.LicenseID, &a.TxID, &a.Oblast,
-			&a.WindowStart, &a.WindowEnd, &a.DetectedAt, &a.ObservedKWh, &a.ExpectedKWh, &a.ExcessKWh, &a.EstimatedValueKZT, &a.Score, &a.Summary, &ev, &a.Status, &a.Note, &a.CreatedAt, &a.UpdatedAt, &a.version); err != nil {
+			&a.WindowStart, &a.WindowEnd, &a.DetectedAt, &a.ObservedKWh, &a.ExpectedKWh, &a.ExcessKWh, &a.EstimatedValueKZT, &a.Score, &a.Summary, &ev, &a.Status, &a.Note, &a.CreatedAt, &a.UpdatedAt, &a.version, &closed); err != nil {
 			return nil, fmt.Errorf("cannot read alerts: %w", err)
 		}
+		a.Closed = closed != 0
 		a.WindowStart, a.WindowEnd, a.DetectedAt = fromDB(a.WindowStart), fromDB(a.WindowEnd), fromDB(a.DetectedAt)
 		a.CreatedAt, a.UpdatedAt = fromDB(a.CreatedAt), fromDB(a.UpdatedAt)
 		if ev != "" {
@@ -95,8 +126,12 @@ func (s *Store) writeAlertRows(ctx context.Context, rows []storedAlert) error {
 		if err != nil || a.Evidence == nil {
 			ev = []byte("{}")
 		}
+		var closed uint8
+		if a.Closed {
+			closed = 1
+		}
 		return []any{a.AlertID, a.Kind, a.Severity, a.EntityType, a.EntityID, a.MeterID, a.FeederID, a.SiteID, a.OperatorID, a.RigID, a.LicenseID, a.TxID, a.Oblast,
-			a.WindowStart, a.WindowEnd, a.DetectedAt, a.ObservedKWh, a.ExpectedKWh, a.ExcessKWh, a.EstimatedValueKZT, a.Score, a.Summary, string(ev), a.Status, a.Note, a.CreatedAt, a.UpdatedAt, a.version}
+			a.WindowStart, a.WindowEnd, a.DetectedAt, a.ObservedKWh, a.ExpectedKWh, a.ExcessKWh, a.EstimatedValueKZT, a.Score, a.Summary, string(ev), a.Status, a.Note, a.CreatedAt, a.UpdatedAt, a.version, closed}
 	})
 }
 
@@ -114,7 +149,7 @@ func anyStrings(ss []string) []any {
 	return out
 }
 
-// alertsByID reads the current rows of the given alerts, in chunks.
+// alertsByID reads the current state of the given alerts, in chunks.
 func (s *Store) alertsByID(ctx context.Context, ids []string) (map[string]storedAlert, error) {
 	out := make(map[string]storedAlert, len(ids))
 	const chunk = 1000
@@ -122,7 +157,7 @@ func (s *Store) alertsByID(ctx context.Context, ids []string) (map[string]stored
 		n := min(chunk, len(ids))
 		part := ids[:n]
 		ids = ids[n:]
-		rows, err := s.scanAlerts(ctx, "SELECT "+alertCols+" FROM "+s.db+".alerts FINAL WHERE alert_id IN ("+placeholders(len(part))+")", anyStrings(part)...)
+		rows, err := s.scanAlerts(ctx, s.alertsFrom(" WHERE alert_id IN ("+placeholders(len(part))+")"), anyStrings(part)...)
 		if err != nil {
 			return nil, err
 		}
@@ -155,10 +190,14 @@ func (s *Store) UpsertAlerts(ctx context.Context, alerts []schemas.Alert) ([]sch
 }
 
 // UpsertAlertsDetail stores the detector's current findings. A finding seen
-// before (same alert_id) takes the new window, figures, summary and
-// evidence but keeps what people set: status, note and created_at, so an
-// acknowledged alert stays acknowledged. An alert whose finding did not
-// change is not rewritten. New alerts start open.
+// before (same alert_id) takes the new window, figures, summary, evidence
+// and closed flag but keeps created_at and people's state, which lives
+// apart (alert_events) and is read back with every alert: an acknowledged
+// alert stays acknowledged whatever this writes, even when a person acts
+// on another process meanwhile. An alert whose finding did not change is
+// not rewritten. New alerts start open. Meant for one writer of findings
+// at a time (the elected detector); people's changes may come from any
+// process.
 func (s *Store) UpsertAlertsDetail(ctx context.Context, alerts []schemas.Alert) (UpsertResult, error) {
 	var res UpsertResult
 	if len(alerts) == 0 {
@@ -173,8 +212,6 @@ func (s *Store) UpsertAlertsDetail(ctx context.Context, alerts []schemas.Alert) 
 		}
 		byID[alerts[i].AlertID] = i
 	}
-	alertMu.Lock()
-	defer alertMu.Unlock()
 	old, err := s.alertsByID(ctx, ids)
 	if err != nil {
 		return res, err
@@ -199,6 +236,9 @@ func (s *Store) UpsertAlertsDetail(ctx context.Context, alerts []schemas.Alert) 
 			res.Opened = append(res.Opened, a)
 			continue
 		}
+		// People's state as it stands now, copied into the row; should it
+		// change before this row lands, reads still join the change in,
+		// and FoldAlertState mends the copy.
 		a.Status, a.Note, a.CreatedAt = prev.Status, prev.Note, prev.CreatedAt
 		// A finding's span only grows: a later evaluation may see only its
 		// tail (the registry clips violations to the window it checks).
@@ -256,7 +296,7 @@ func sameFinding(a, b *schemas.Alert) bool {
 		sec(a.WindowStart) == sec(b.WindowStart) && sec(a.WindowEnd) == sec(b.WindowEnd) && sec(a.DetectedAt) == sec(b.DetectedAt) &&
 		eqf(a.ObservedKWh, b.ObservedKWh) && eqf(a.ExpectedKWh, b.ExpectedKWh) && eqf(a.ExcessKWh, b.ExcessKWh) &&
 		eqf(a.EstimatedValueKZT, b.EstimatedValueKZT) && a.Score == b.Score && a.Summary == b.Summary &&
-		reflect.DeepEqual(a.Evidence, b.Evidence)
+		a.Closed == b.Closed && reflect.DeepEqual(a.Evidence, b.Evidence)
 }
 
 // AlertFilter selects alerts. Zero fields do not filter.
@@ -288,7 +328,7 @@ var AlertOrders = map[string]string{
 	"excess_kwh": "excess_kwh ASC, alert_id", "-excess_kwh": "excess_kwh DESC, alert_id",
 	"window_end": "window_end ASC, alert_id", "-window_end": "window_end DESC, alert_id",
 	"created_at": "created_at ASC, alert_id", "-created_at": "created_at DESC, alert_id",
-	"updated_at": "updated_at ASC, alert_id", "-updated_at": "updated_at DESC, alert_id",
+	"updated_at": "cur_updated_at ASC, alert_id", "-updated_at": "cur_updated_at DESC, alert_id",
 	"estimated_value_kzt": "estimated_value_kzt ASC, alert_id", "-estimated_value_kzt": "estimated_value_kzt DESC, alert_id",
 }
 
@@ -360,9 +400,6 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]schemas.Alert,
 	if f.Oblast != "" {
 		add("oblast = ?", f.Oblast)
 	}
-	if f.Status != "" {
-		add("status = ?", f.Status)
-	}
 	if f.EntityID != "" {
 		id := f.EntityID
 		add("(entity_id = ? OR meter_id = ? OR feeder_id = ? OR site_id = ? OR operator_id = ? OR rig_id = ? OR license_id = ? OR tx_id = ?)", id, id, id, id, id, id, id, id)
@@ -370,9 +407,15 @@ func (s *Store) ListAlerts(ctx context.Context, f AlertFilter) ([]schemas.Alert,
 	if !f.Since.IsZero() {
 		add("window_end >= ?", f.Since.UTC())
 	}
-	q := "SELECT " + alertCols + " FROM " + s.db + ".alerts FINAL"
+	inner := ""
 	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		inner = " WHERE " + strings.Join(where, " AND ")
+	}
+	q := s.alertsFrom(inner)
+	if f.Status != "" {
+		// People's status, not the row's copy of it.
+		q += " WHERE cur_status = ?"
+		args = append(args, f.Status)
 	}
 	order := AlertOrders[f.Order]
 	if order == "" {
@@ -422,11 +465,12 @@ func CanTransition(from, to string) bool {
 }
 
 // SetAlertStatus moves an alert to status with a note, recording who did
-// it in alert_events. It returns the updated alert; an unknown alert is
-// ErrNotFound, a change not allowed from the current status ErrTransition.
+// it in alert_events, where people's state lives (see alertsFrom). It
+// returns the updated alert; an unknown alert is ErrNotFound, a change not
+// allowed from the current status ErrTransition. Any process may call it
+// while the detector writes the alert's finding elsewhere: neither write
+// takes the other's away.
 func (s *Store) SetAlertStatus(ctx context.Context, id, status, note, who string) (schemas.Alert, error) {
-	alertMu.Lock()
-	defer alertMu.Unlock()
 	rows, err := s.alertsByID(ctx, []string{id})
 	if err != nil {
 		return schemas.Alert{}, err
@@ -442,8 +486,9 @@ func (s *Store) SetAlertStatus(ctx context.Context, id, status, note, who string
 	prev := cur.Status
 	cur.Status, cur.Note, cur.UpdatedAt = status, note, now
 	cur.version = nextVersion(cur.version)
-	// The event first: a status without its history would be worse than a
-	// history entry whose status write must be retried.
+	// The event is the state; the row's copy of it follows. Should the
+	// copy fail, or a detector's write of the finding overtake it, reads
+	// still show the event and FoldAlertState mends the copy.
 	if err := s.insert(ctx, "alert_events", "alert_id, ts, seq, who, from_status, to_status, note", 1, func(int) []any {
 		return []any{id, now, nextVersion(0), who, prev, status, note}
 	}); err != nil {
@@ -453,6 +498,56 @@ func (s *Store) SetAlertStatus(ctx context.Context, id, status, note, who string
 		return schemas.Alert{}, err
 	}
 	return cur.Alert, nil
+}
+
+// FoldAlertState copies people's state (alert_events) into the alerts rows
+// whose copy differs, as a detector's write of a finding that overtook an
+// acknowledgement leaves it, and returns how many rows it rewrote. Reads
+// through this package never need it; it keeps SELECT status FROM alerts
+// FINAL right for users of the table. Harmless to run in several processes
+// at once: they write the same state.
+func (s *Store) FoldAlertState(ctx context.Context) (int, error) {
+	rows, err := s.scanAlerts(ctx, s.alertsFrom(" WHERE alert_id GLOBAL IN (SELECT alert_id FROM "+s.db+".alert_events)")+
+		" WHERE h_n > 0 AND (status != cur_status OR note != cur_note OR updated_at != cur_updated_at)")
+	if err != nil {
+		return 0, err
+	}
+	for i := range rows {
+		rows[i].version = nextVersion(rows[i].version)
+	}
+	if err := s.writeAlertRows(ctx, rows); err != nil {
+		return 0, fmt.Errorf("cannot fold people's state into %d alerts: %w", len(rows), err)
+	}
+	return len(rows), nil
+}
+
+// CloseAlerts marks the findings ids as closed by the detector (they have
+// stopped holding) and returns the alerts it changed, as stored; people's
+// state stays. An id already closed, or unknown, is left alone.
+func (s *Store) CloseAlerts(ctx context.Context, ids []string) ([]schemas.Alert, error) {
+	old, err := s.alertsByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var write []storedAlert
+	for _, id := range ids {
+		a, ok := old[id]
+		if !ok || a.Closed {
+			continue
+		}
+		a.Closed, a.UpdatedAt, a.version = true, now, nextVersion(a.version)
+		old[id] = a // an id given twice is written once
+		write = append(write, a)
+	}
+	if err := s.writeAlertRows(ctx, write); err != nil {
+		return nil, err
+	}
+	out := make([]schemas.Alert, len(write))
+	for i := range write {
+		out[i] = write[i].Alert
+	}
+	return out, nil
 }
 
 // AlertEvent is one status change of an alert.

@@ -318,6 +318,12 @@ func TestClusterStoreMatchesSingleNode(t *testing.T) {
 		if opened, err := st.UpsertAlerts(ctx, []schemas.Alert{testAlert("a1", t0, 4)}); err != nil || len(opened) != 0 {
 			t.Fatalf("a changed finding reopened: %v %v", opened, err)
 		}
+		if _, err := st.CloseAlerts(ctx, []string{"a2"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.FoldAlertState(ctx); err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := st.CreateToken(ctx, "ops", store.RoleOperator); err != nil {
 			t.Fatal(err)
 		}
@@ -333,9 +339,18 @@ func TestClusterStoreMatchesSingleNode(t *testing.T) {
 			as, err := st.ListAlerts(ctx, store.AlertFilter{Order: "score"})
 			var out []string
 			for _, a := range as {
-				out = append(out, fmt.Sprint(a.AlertID, a.Status, a.Note, *a.ExcessKWh))
+				out = append(out, fmt.Sprint(a.AlertID, a.Status, a.Note, *a.ExcessKWh, a.Closed))
 			}
 			return out, err
+		}},
+		{"FoldAlertState", func(st *store.Store) (any, error) {
+			n, err := st.FoldAlertState(ctx) // folded above: nothing left
+			return n, err
+		}},
+		{"alerts table", func(st *store.Store) (any, error) {
+			var status, note string
+			err := st.Conn().QueryRow(ctx, "SELECT status, note FROM "+st.Database()+".alerts FINAL WHERE alert_id = 'a1'").Scan(&status, &note)
+			return status + " " + note, err
 		}},
 		{"AlertEvents", func(st *store.Store) (any, error) {
 			es, err := st.AlertEvents(ctx, "a1")

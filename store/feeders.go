@@ -140,13 +140,9 @@ func (s *Store) OperatorPurchases(ctx context.Context, operatorID, siteID string
 // zero time when there is none: pages default their window to end there,
 // since replayed data may lie in the past.
 func (s *Store) LatestReadingTime(ctx context.Context) (time.Time, error) {
-	var t time.Time
-	var n uint64
-	if err := s.conn.QueryRow(ctx, "SELECT max(ts), count() FROM "+s.db+".readings").Scan(&t, &n); err != nil {
+	_, t, err := s.ReadingSpan(ctx)
+	if err != nil {
 		return time.Time{}, fmt.Errorf("cannot read latest reading time: %w", err)
 	}
-	if n == 0 {
-		return time.Time{}, nil
-	}
-	return t.UTC(), nil
+	return t, nil
 }

@@ -10,8 +10,10 @@ import (
 
 // Names of detect_state rows.
 const (
-	stateEngine  = "engine"
-	stateHorizon = "horizon"
+	stateEngine    = "engine"
+	stateHorizon   = "horizon"
+	stateHoursFrom = "hours_from"
+	stateHoursTo   = "hours_to"
 )
 
 // SaveDetectorState stores the live detector's snapshot after it evaluated
@@ -65,6 +67,39 @@ func (s *Store) Horizon(ctx context.Context) (time.Time, error) {
 		return time.Time{}, nil
 	}
 	return t.UTC(), nil
+}
+
+// PublishHours records, once the detector's hours up to to are stored,
+// the span the stored hours cover: from (when non-zero: the detector
+// started afresh there) up to to. Pages read hours inside it and raw
+// readings outside.
+func (s *Store) PublishHours(ctx context.Context, from, to time.Time) error {
+	n := 1
+	if !from.IsZero() {
+		n = 2
+	}
+	v := nextVersion(0)
+	return s.insert(ctx, "detect_state", "name, event_time, state, version", n, func(i int) []any {
+		if i == 1 {
+			return []any{stateHoursFrom, from.UTC(), "", v}
+		}
+		return []any{stateHoursTo, to.UTC(), "", v}
+	})
+}
+
+// HoursSpan returns the span [from, to) of hours the detector has stored
+// without a gap, as last published; zeros before any.
+func (s *Store) HoursSpan(ctx context.Context) (from, to time.Time, err error) {
+	var nf, nt uint64
+	err = s.conn.QueryRow(ctx, "SELECT countIf(name = ?), argMaxIf(event_time, version, name = ?), countIf(name = ?), argMaxIf(event_time, version, name = ?) FROM "+
+		s.db+".detect_state WHERE name IN (?, ?)", stateHoursFrom, stateHoursFrom, stateHoursTo, stateHoursTo, stateHoursFrom, stateHoursTo).Scan(&nf, &from, &nt, &to)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("cannot read the span of the detector's hours: %w", err)
+	}
+	if nf == 0 || nt == 0 || !to.After(from) {
+		return time.Time{}, time.Time{}, nil
+	}
+	return from.UTC(), to.UTC(), nil
 }
 
 // ReadingMark is a reading stored behind live detection.
@@ -167,12 +202,14 @@ func (s *Store) FeederHours(ctx context.Context, feederIDs []string, from, to ti
 type FeederTotal struct {
 	HeadKWh, MetersKWh float64
 	Hours, Complete    int
+	// Meters is the most meters with readings the feeder had in an hour.
+	Meters int
 }
 
 // FeederTotals sums every feeder's stored hours in [from, to): the feeder
 // ranking's one query.
 func (s *Store) FeederTotals(ctx context.Context, from, to time.Time) (map[string]FeederTotal, error) {
-	rows, err := s.conn.Query(ctx, "SELECT feeder_id, sum(head_kwh), sum(meters_kwh), count(), sum(complete) FROM "+s.db+".feeder_hours FINAL WHERE hour >= ? AND hour < ? GROUP BY feeder_id",
+	rows, err := s.conn.Query(ctx, "SELECT feeder_id, sum(head_kwh), sum(meters_kwh), count(), sum(complete), max(meters) FROM "+s.db+".feeder_hours FINAL WHERE hour >= ? AND hour < ? GROUP BY feeder_id",
 		from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("cannot sum feeder hours: %w", err)
@@ -183,10 +220,11 @@ func (s *Store) FeederTotals(ctx context.Context, from, to time.Time) (map[strin
 		var id string
 		var t FeederTotal
 		var n, c uint64
-		if err := rows.Scan(&id, &t.HeadKWh, &t.MetersKWh, &n, &c); err != nil {
+		var m uint32
+		if err := rows.Scan(&id, &t.HeadKWh, &t.MetersKWh, &n, &c, &m); err != nil {
 			return nil, err
 		}
-		t.Hours, t.Complete = int(n), int(c)
+		t.Hours, t.Complete, t.Meters = int(n), int(c), int(m)
 		out[id] = t
 	}
 	return out, rows.Err()

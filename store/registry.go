@@ -8,7 +8,6 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 )
 
@@ -18,19 +17,30 @@ import (
 // holds.
 const LoadBatch = 50_000
 
+// RegistrySink receives registry records as LoadRegistry reads them, in
+// batches it must not keep (they are reused). An error it returns about
+// records it refuses does not stop the load. *registry.Index is one; store
+// does not depend on it.
+type RegistrySink interface {
+	ApplyLicenses([]schemas.License) error
+	ApplyMeters([]schemas.Meter) error
+	ApplyRigs([]schemas.Rig) error
+}
+
 // LoadRegistry streams every stored version of every licence, meter and rig
-// into ix: licences and meters first, so that the rigs find them. FINAL
+// into sink: licences and meters first, so that the rigs find them. FINAL
 // collapses redeliveries of a version (same key and updated_at, the highest
 // ingest version kept), and rows come in updated_at order, the order in
 // which the Index applies them fastest. Reading the next batch overlaps
 // applying the previous one. Tombstones (deleted = 1) are applied as
 // deletions from their updated_at on.
 //
-// Records the Index refuses are skipped, everything else is loaded, and the
-// returned error then wraps registry.ErrInvalidInput; any other error means
-// the registry could not be read.
-func (s *Store) LoadRegistry(ctx context.Context, ix *registry.Index) error {
-	return s.LoadRegistryScope(ctx, ix, Scope{})
+// Records the sink refuses are skipped, everything else is loaded, and the
+// returned error then wraps the sink's first refusal (for an Index, an
+// error wrapping registry.ErrInvalidInput); any other error means the
+// registry could not be read.
+func (s *Store) LoadRegistry(ctx context.Context, sink RegistrySink) error {
+	return s.LoadRegistryScope(ctx, sink, Scope{})
 }
 
 // A Scope narrows LoadRegistry to the records one look-up needs: every
@@ -80,7 +90,7 @@ func (f *filter) clause(db string) (string, []any) {
 }
 
 // LoadRegistryScope is LoadRegistry narrowed to scope.
-func (s *Store) LoadRegistryScope(ctx context.Context, ix *registry.Index, scope Scope) error {
+func (s *Store) LoadRegistryScope(ctx context.Context, sink RegistrySink, scope Scope) error {
 	meterWhere, meterArgs := scope.meters.clause(s.db)
 	rigWhere, rigArgs := scope.rigs.clause(s.db)
 	var refused []error
@@ -99,7 +109,7 @@ func (s *Store) LoadRegistryScope(ctx context.Context, ix *registry.Index, scope
 			l.ValidFrom, l.ValidTo, l.UpdatedAt, l.Deleted = fromDB(l.ValidFrom), fromDB(l.ValidTo), fromDB(l.UpdatedAt), del != 0
 			return nil
 		},
-		func(ls []schemas.License) { note(ix.ApplyLicenses(ls)) })
+		func(ls []schemas.License) { note(sink.ApplyLicenses(ls)) })
 	if err != nil {
 		return err
 	}
@@ -113,7 +123,7 @@ func (s *Store) LoadRegistryScope(ctx context.Context, ix *registry.Index, scope
 			m.UpdatedAt, m.Deleted = fromDB(m.UpdatedAt), del != 0
 			return nil
 		},
-		func(ms []schemas.Meter) { note(ix.ApplyMeters(ms)) }, meterArgs...)
+		func(ms []schemas.Meter) { note(sink.ApplyMeters(ms)) }, meterArgs...)
 	if err != nil {
 		return err
 	}
@@ -127,12 +137,12 @@ func (s *Store) LoadRegistryScope(ctx context.Context, ix *registry.Index, scope
 			r.UpdatedAt, r.Deleted = fromDB(r.UpdatedAt), del != 0
 			return nil
 		},
-		func(rs []schemas.Rig) { note(ix.ApplyRigs(rs)) }, rigArgs...)
+		func(rs []schemas.Rig) { note(sink.ApplyRigs(rs)) }, rigArgs...)
 	if err != nil {
 		return err
 	}
 	if len(refused) > 0 {
-		return fmt.Errorf("loaded the registry from %s, but the index refused records in %d batches, first: %w", s.db, len(refused), refused[0])
+		return fmt.Errorf("loaded the registry from %s, but the sink refused records in %d batches, first: %w", s.db, len(refused), refused[0])
 	}
 	return nil
 }

@@ -261,7 +261,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		for _, stmt := range m.Statements {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
+			if err := s.conn.Exec(ctx, stmt); err != nil && !columnExists(err) {
 				return fmt.Errorf("cannot apply migration %s: %w", m.Name, err)
 			}
 		}
@@ -275,6 +275,18 @@ func (s *Store) Migrate(ctx context.Context) error {
 		s.log.Info("applied migration", zap.String("migration", m.Name), zap.String("cluster", s.cluster))
 	}
 	return nil
+}
+
+// columnExists reports whether err refuses to add a column that exists:
+// processes starting together apply a pending migration together, and
+// ClickHouse 18.16 has no ADD COLUMN IF NOT EXISTS, so the loser of the
+// race finds the column there (code 44, also inside an ON CLUSTER error).
+func columnExists(err error) bool {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && ex.Code == 44 {
+		return true
+	}
+	return strings.Contains(err.Error(), "column with this name already exists")
 }
 
 // exists reports whether the database holds table on the server asked.

@@ -18,6 +18,7 @@ import (
 	"github.com/rigwatch/rigwatch/api"
 	"github.com/rigwatch/rigwatch/internal/browsertest"
 	"github.com/rigwatch/rigwatch/internal/testenv"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -32,7 +33,7 @@ var screenshots = flag.Bool("screenshots", false, "write docs/screenshots/*.png 
 // them) on a real ClickHouse database holding the scenario.
 type uiEnv struct {
 	st     *store.Store
-	bc     *api.Broadcaster
+	bc     *notify.Broadcaster
 	url    string
 	scen   *scenario
 	tokens map[string]string // role -> token
@@ -75,7 +76,7 @@ func startUIEnv(t *testing.T, s *scenario) *uiEnv {
 	if err := st.LoadRegistry(ctx, ix); err != nil {
 		t.Fatalf("cannot load the registry: %v", err)
 	}
-	e := &uiEnv{st: st, bc: api.NewBroadcaster(0), scen: s, tokens: map[string]string{}}
+	e := &uiEnv{st: st, bc: notify.NewBroadcaster(0), scen: s, tokens: map[string]string{}}
 	for _, role := range []string{store.RoleOperator, store.RoleInvestigator} {
 		tok, _, err := st.CreateToken(ctx, "ui-"+role, role)
 		if err != nil {

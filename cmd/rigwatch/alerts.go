@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rigwatch/rigwatch/api"
+	"github.com/rigwatch/rigwatch/investigate"
 	"github.com/rigwatch/rigwatch/schemas"
 )
 
@@ -48,7 +49,7 @@ func newAlertsCmd(g *globalFlags) *cobra.Command {
 			defer inv.close()
 			if since != "" {
 				// A duration counts back from the newest data, as in the API.
-				now, err := api.DataNow(ctx, inv.rt.store, time.Now())
+				now, err := investigate.DataNow(ctx, inv.rt.store, time.Now())
 				if err != nil {
 					return err
 				}

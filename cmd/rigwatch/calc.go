@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"text/tabwriter"
 	"time"
 
@@ -59,25 +58,19 @@ func newCalcCmd(g *globalFlags) *cobra.Command {
 			case set("at") && !fromRegistry:
 				return usagef("--at applies only with --operator or --site")
 			}
-			// Calc takes zero as "default" for some fields: a zero the user
-			// typed must be refused here.
-			switch {
-			case set("machines") && machines <= 0:
-				return usagef("--machines %d: must be > 0", machines)
-			case set("watts") && !(watts > 0 && !math.IsInf(watts, 0)):
-				return usagef("--watts %v: must be a number > 0", watts)
-			case !(hours > 0 && hours <= 24):
-				return usagef("--hours %v: must be in (0, 24]", hours)
-			case days < 1 || days > 31:
-				return usagef("--days %d: must be in [1, 31]", days)
-			case !(tariff >= 0) || math.IsInf(tariff, 0):
-				return usagef("--tariff %v: must be a number >= 0", tariff)
-			case set("revenue") && (!(rev >= 0) || math.IsInf(rev, 0)):
-				return usagef("--revenue %v: must be a number >= 0", rev)
-			}
-
 			in := registry.CalcInput{Machines: machines, WattsPerMachine: watts, Model: model,
 				HoursPerDay: hours, DaysPerMonth: days, TariffKZTPerKWh: tariff}
+			if set("revenue") {
+				in.RevenueKZT = &rev
+			}
+			// The calculator's own rules, as the API applies them; the
+			// values are taken as typed (--hours 0 is refused, not read as
+			// the default).
+			if !fromRegistry {
+				if err := in.Check(); err != nil {
+					return calcUsage(err)
+				}
+			}
 			out := calcOutput{OperatorID: operator, SiteID: site, TariffKZTPerKWh: tariff}
 			if fromRegistry {
 				t, err := at.time()
@@ -105,18 +98,17 @@ func newCalcCmd(g *globalFlags) *cobra.Command {
 					}
 					return usagef("%s has no active registered rigs at %s", what, t.Format(time.RFC3339))
 				}
+				revenue := in.RevenueKZT
 				in = f.CalcInput(hours, days, tariff)
+				in.RevenueKZT = revenue
+				if err := in.Check(); err != nil {
+					return calcUsage(err)
+				}
 				out.At = &t
-			}
-			if set("revenue") {
-				in.RevenueKZT = &rev
 			}
 			res, err := registry.Calc(in)
 			if err != nil {
-				if errors.Is(err, registry.ErrInvalidInput) {
-					return usageError{err}
-				}
-				return err
+				return calcUsage(err)
 			}
 			out.CalcResult = res
 			if asJSON {
@@ -139,6 +131,19 @@ func newCalcCmd(g *globalFlags) *cobra.Command {
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	at.register(cmd)
 	return cmd
+}
+
+// calcUsage turns the calculator's refusal of an input into a usage error
+// naming its flag: "--hours 0: must be in (0, 24]".
+func calcUsage(err error) error {
+	var ce *registry.CalcInputError
+	if errors.As(err, &ce) {
+		return usagef("--%s %v: %s", ce.Param, ce.Value, ce.Rule)
+	}
+	if errors.Is(err, registry.ErrInvalidInput) {
+		return usageError{err}
+	}
+	return err
 }
 
 func printCalc(w io.Writer, o calcOutput) {

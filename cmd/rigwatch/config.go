@@ -42,6 +42,7 @@ type config struct {
 	APIAdminToken      string        `yaml:"api_admin_token"`
 	DetectEvery        time.Duration `yaml:"detect_every"`
 	DetectLateness     time.Duration `yaml:"detect_lateness"`
+	DetectStall        time.Duration `yaml:"detect_stall"`
 	AlertWebhook       string        `yaml:"alert_webhook"`
 	AlertmanagerURL    string        `yaml:"alertmanager_url"`
 	AlertmanagerResend time.Duration `yaml:"alertmanager_resend"`
@@ -71,6 +72,7 @@ func defaults() config {
 		TariffKZTPerKWh: 25,
 		DetectEvery:     5 * time.Second,
 		DetectLateness:  15 * time.Minute,
+		DetectStall:     5 * time.Minute,
 
 		AlertmanagerResend: time.Minute,
 	}
@@ -172,6 +174,7 @@ func (g *globalFlags) register(root *cobra.Command) {
 		floatSetting("tariff-kzt-per-kwh", "RIGWATCH_TARIFF_KZT_PER_KWH", "KZT per kWh to value stolen or excess energy", func(c *config) *float64 { return &c.TariffKZTPerKWh }),
 		durSetting("detect-every", "RIGWATCH_DETECT_EVERY", "how often serve evaluates the rules", func(c *config) *time.Duration { return &c.DetectEvery }),
 		durSetting("detect-lateness", "RIGWATCH_DETECT_LATENESS", "how long to wait for late readings before evaluating an hour", func(c *config) *time.Duration { return &c.DetectLateness }),
+		durSetting("detect-stall", "RIGWATCH_DETECT_STALL", "/readyz fails once live detection has failed, or made no progress, for this long", func(c *config) *time.Duration { return &c.DetectStall }),
 		strSetting("alert-webhook", "RIGWATCH_ALERT_WEBHOOK", "webhook URL posted new critical alerts in Alertmanager's receiver format (unset: none)", func(c *config) *string { return &c.AlertWebhook }),
 		strSetting("alertmanager", "RIGWATCH_ALERTMANAGER_URL", "Alertmanager base URL, or several comma-separated (an HA group), pushed every alert at /api/v2/alerts by serve and demo (unset: none)", func(c *config) *string { return &c.AlertmanagerURL }),
 		durSetting("alertmanager-resend", "RIGWATCH_ALERTMANAGER_RESEND", "how often firing alerts are re-sent to Alertmanager", func(c *config) *time.Duration { return &c.AlertmanagerResend }),
@@ -261,8 +264,8 @@ func (g *globalFlags) resolve() (config, error) {
 	if cfg.TariffKZTPerKWh < 0 {
 		return cfg, usagef("--tariff-kzt-per-kwh must be >= 0")
 	}
-	if cfg.DetectEvery <= 0 || cfg.DetectLateness < 0 {
-		return cfg, usagef("--detect-every must be > 0 and --detect-lateness >= 0")
+	if cfg.DetectEvery <= 0 || cfg.DetectLateness < 0 || cfg.DetectStall <= 0 {
+		return cfg, usagef("--detect-every and --detect-stall must be > 0 and --detect-lateness >= 0")
 	}
 	if cfg.FlushInterval <= 0 {
 		return cfg, usagef("--flush-interval must be > 0")

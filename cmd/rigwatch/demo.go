@@ -6,13 +6,15 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/sim"
@@ -65,6 +67,9 @@ func newDemoCmd(g *globalFlags) *cobra.Command {
 
 func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string) error {
 	began := time.Now()
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(demoMemoryLimit)
+	}
 	cfg, err := g.resolve()
 	if err != nil {
 		return err
@@ -91,7 +96,8 @@ func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string
 			return err
 		}
 	}
-	start := time.Now().UTC().Truncate(24 * time.Hour).Add(-5 * time.Hour) // local (UTC+5) midnight
+	y, m, d := time.Now().UTC().Date()
+	start := time.Date(y, m, d, 0, 0, 0, 0, schemas.Local).UTC() // local midnight of today's UTC date
 	fmt.Fprintf(os.Stderr, "rigwatch demo: simulating %d feeders, %d rigs of %d operators, %d days from %s ...\n",
 		o.feeders, o.rigs, o.operators, o.days, start.Format(time.RFC3339))
 	s, err := sim.New(sim.Config{Seed: o.seed, Feeders: o.feeders, Days: o.days, Rigs: o.rigs, Operators: o.operators, Start: start})
@@ -103,7 +109,8 @@ func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		served <- serve(sctx, rt, httpAddr, serveOptions{detect: true, ready: func(a string) { ready <- a }})
+		served <- serve(sctx, rt, httpAddr, serveOptions{detect: true, ready: func(a string) { ready <- a },
+			detectConfig: demoDetectConfig(o.days)})
 	}()
 	select {
 	case a := <-ready:
@@ -131,6 +138,23 @@ func runDemo(ctx context.Context, g *globalFlags, o demoOptions, httpAddr string
 		return err
 	}
 }
+
+// demoDetectConfig sizes detection to the demo: its lookback spans the
+// demo's whole event time (and no more), so every evaluation looks back
+// over all the data there is, as with the default four weeks, without
+// holding weeks of empty hours per meter.
+func demoDetectConfig(days int) func(*detect.Config) {
+	return func(c *detect.Config) {
+		if lb := time.Duration(days+1) * 24 * time.Hour; lb < 28*24*time.Hour {
+			c.Lookback = lb
+		}
+	}
+}
+
+// demoMemoryLimit is the Go runtime's soft memory limit for the demo (a
+// laptop's share): the collector works harder near it instead of letting
+// the heap double between collections. GOMEMLIMIT, when set, wins.
+const demoMemoryLimit = 850 << 20
 
 // reportFirstAlert prints how long the first alert took to appear.
 func reportFirstAlert(ctx context.Context, st *store.Store, began time.Time) {
@@ -164,52 +188,99 @@ type streamer struct {
 	log   *zap.Logger
 }
 
-type timed struct {
-	at     time.Time
+// cursor walks one of the scenario's record slices in event-time order,
+// turning records into messages only when they fall due: nothing is copied
+// or encoded ahead of time.
+type cursor struct {
 	stream schemas.Stream
-	key    string
-	value  any
+	n      int
+	order  []int32 // nil: the slice is in time order already
+	at     func(i int) time.Time
+	key    func(i int) string
+	value  func(i int) any
+	next   int
 }
+
+func newCursor[T any](stream schemas.Stream, recs []T, at func(*T) time.Time, key func(*T) string) *cursor {
+	c := &cursor{stream: stream, n: len(recs),
+		at:    func(i int) time.Time { return at(&recs[i]) },
+		key:   func(i int) string { return key(&recs[i]) },
+		value: func(i int) any { return &recs[i] }}
+	if !slices.IsSortedFunc(recs, func(a, b T) int { return at(&a).Compare(at(&b)) }) {
+		c.order = make([]int32, len(recs))
+		for i := range c.order {
+			c.order[i] = int32(i)
+		}
+		slices.SortStableFunc(c.order, func(a, b int32) int { return at(&recs[a]).Compare(at(&recs[b])) })
+	}
+	return c
+}
+
+func (c *cursor) index(k int) int {
+	if c.order != nil {
+		return int(c.order[k])
+	}
+	return k
+}
+
+// due appends to msgs the messages of the records due at or before t, at
+// most max of them, and reports whether more are due.
+func (c *cursor) due(t time.Time, msgs []kafka.Message, max int) ([]kafka.Message, bool, error) {
+	for ; c.next < c.n; c.next++ {
+		i := c.index(c.next)
+		if c.at(i).After(t) {
+			return msgs, false, nil
+		}
+		if len(msgs) >= max {
+			return msgs, true, nil
+		}
+		v, err := json.Marshal(c.value(i))
+		if err != nil {
+			return msgs, false, err
+		}
+		msgs = append(msgs, kafka.Message{Key: []byte(c.key(i)), Value: v})
+	}
+	return msgs, false, nil
+}
+
+// sendChunk bounds the messages a registry or purchase send holds at once:
+// the national registry falls due all at once at the start.
+const sendChunk = 10_000
 
 func (st *streamer) run(ctx context.Context) error {
 	writers := map[schemas.Stream]*kafka.Writer{}
 	for _, s := range schemas.Streams {
 		writers[s] = ingest.NewWriter(st.rt.brokers, s.Topic(), st.rt.dialer)
+		// Compressed as meter head-end systems send in bulk: the embedded
+		// broker holds the batches as they came, a fifth of the bytes.
+		writers[s].Compression = kafka.Lz4
 		defer writers[s].Close()
 	}
-	var queue []timed
-	for _, l := range st.s.Licenses() {
-		queue = append(queue, timed{l.UpdatedAt, schemas.Licenses, l.LicenseID, l})
+	// Registry first at equal times, so readings meet their meters: each
+	// send goes through the streams in this order.
+	cursors := []*cursor{
+		newCursor(schemas.Licenses, st.s.Licenses(), func(l *schemas.License) time.Time { return l.UpdatedAt }, func(l *schemas.License) string { return l.LicenseID }),
+		newCursor(schemas.Meters, st.s.Meters(), func(m *schemas.Meter) time.Time { return m.UpdatedAt }, func(m *schemas.Meter) string { return m.MeterID }),
+		newCursor(schemas.Rigs, st.s.Rigs(), func(r *schemas.Rig) time.Time { return r.UpdatedAt }, func(r *schemas.Rig) string { return r.RigID }),
+		newCursor(schemas.Purchases, st.s.Purchases(), func(p *schemas.Purchase) time.Time { return p.TS }, func(p *schemas.Purchase) string { return p.TxID }),
 	}
-	for _, m := range st.s.Meters() {
-		queue = append(queue, timed{m.UpdatedAt, schemas.Meters, m.MeterID, m})
-	}
-	for _, r := range st.s.Rigs() {
-		queue = append(queue, timed{r.UpdatedAt, schemas.Rigs, r.RigID, r})
-	}
-	for _, p := range st.s.Purchases() {
-		queue = append(queue, timed{p.TS, schemas.Purchases, p.TxID, p})
-	}
-	// Registry first at equal times, so readings meet their meters.
-	sort.SliceStable(queue, func(i, j int) bool { return queue[i].at.Before(queue[j].at) })
+	var buf []kafka.Message
 	send := func(due time.Time) error {
-		batch := map[schemas.Stream][]kafka.Message{}
-		for len(queue) > 0 && !queue[0].at.After(due) {
-			q := queue[0]
-			queue = queue[1:]
-			v, err := json.Marshal(q.value)
-			if err != nil {
-				return err
-			}
-			batch[q.stream] = append(batch[q.stream], kafka.Message{Key: []byte(q.key), Value: v})
-		}
-		for _, s := range schemas.Streams {
-			if msgs := batch[s]; len(msgs) > 0 {
-				if err := writers[s].WriteMessages(ctx, msgs...); err != nil {
-					return fmt.Errorf("cannot produce %d %s: %w", len(msgs), s, ingest.WriteError(err))
+		for _, c := range cursors {
+			for more := true; more; {
+				var err error
+				if buf, more, err = c.due(due, buf[:0], sendChunk); err != nil {
+					return err
+				}
+				if len(buf) == 0 {
+					break
+				}
+				if err := writers[c.stream].WriteMessages(ctx, buf...); err != nil {
+					return fmt.Errorf("cannot produce %d %s: %w", len(buf), c.stream, ingest.WriteError(err))
 				}
 			}
 		}
+		clear(buf) // drop the encoded values until the next send
 		return nil
 	}
 	interval := st.s.Interval()

@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"sort"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -26,9 +24,6 @@ var (
 		Name: "rigwatch_detect_evaluation_seconds", Help: "Time to evaluate the rules over one window of event time.",
 		Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 	})
-	alertsRaised = promauto.NewCounterVec(prometheus.CounterOpts{
-		Name: "rigwatch_alerts_opened_total", Help: "Alerts opened, by kind and severity.",
-	}, []string{"kind", "severity"})
 	eventTime = promauto.NewGauge(prometheus.GaugeOpts{
 		Name: "rigwatch_detect_event_time_seconds", Help: "Event time up to which the rules have been evaluated (Unix seconds).",
 	})
@@ -61,98 +56,6 @@ func (s storeSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t
 	return out, err
 }
 
-// alertSink delivers the detector's findings: the alerts table (keeping
-// what people set), the alerts topic and, for replay, a JSON Lines file of
-// the final state of every alert. Safe for concurrent use.
-type alertSink struct {
-	st      *store.Store
-	topic   *kafka.Writer // nil: no broker
-	publish func([]schemas.Alert)
-	notify  func(context.Context, []schemas.Alert) // told of opened alerts and those that became critical; must not block
-	log     *zap.Logger
-
-	mu    sync.Mutex
-	final map[string]schemas.Alert
-}
-
-func (s *alertSink) emit(ctx context.Context, alerts []schemas.Alert) error {
-	if len(alerts) == 0 {
-		return nil
-	}
-	res, err := s.st.UpsertAlertsDetail(ctx, alerts)
-	if err != nil {
-		return err
-	}
-	for _, a := range res.Opened {
-		alertsRaised.WithLabelValues(a.Kind, a.Severity).Inc()
-	}
-	// People are told of new findings and of findings that became critical.
-	if told := append(append([]schemas.Alert(nil), res.Opened...), res.Escalated...); s.notify != nil && len(told) > 0 {
-		s.notify(ctx, told)
-	}
-	changed := append(append([]schemas.Alert(nil), res.Opened...), res.Updated...)
-	if s.topic != nil && len(changed) > 0 {
-		msgs := make([]kafka.Message, len(changed))
-		for i := range changed {
-			v, err := json.Marshal(&changed[i])
-			if err != nil {
-				return err
-			}
-			msgs[i] = kafka.Message{Key: []byte(changed[i].AlertID), Value: v}
-		}
-		if err := s.topic.WriteMessages(ctx, msgs...); err != nil {
-			return fmt.Errorf("cannot publish %d alerts: %w", len(msgs), ingest.WriteError(err))
-		}
-	}
-	if s.publish != nil && len(changed) > 0 {
-		s.publish(changed)
-	}
-	s.mu.Lock()
-	if s.final == nil {
-		s.final = map[string]schemas.Alert{}
-	}
-	for _, a := range alerts {
-		s.final[a.AlertID] = a
-	}
-	s.mu.Unlock()
-	if len(res.Opened) > 0 {
-		s.log.Info("alerts opened", zap.Int("opened", len(res.Opened)), zap.Int("updated", len(res.Updated)))
-	}
-	return nil
-}
-
-// writeFile writes the final state of every alert the sink saw as JSON
-// Lines, in a stable order.
-func (s *alertSink) writeFile(path string) (int, error) {
-	s.mu.Lock()
-	all := make([]schemas.Alert, 0, len(s.final))
-	for _, a := range s.final {
-		all = append(all, a)
-	}
-	s.mu.Unlock()
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Kind != all[j].Kind {
-			return all[i].Kind < all[j].Kind
-		}
-		if !all[i].DetectedAt.Equal(all[j].DetectedAt) {
-			return all[i].DetectedAt.Before(all[j].DetectedAt)
-		}
-		return all[i].AlertID < all[j].AlertID
-	})
-	f, err := os.Create(path)
-	if err != nil {
-		return 0, fmt.Errorf("cannot write alerts: %w", err)
-	}
-	enc := json.NewEncoder(f)
-	for i := range all {
-		if err := enc.Encode(&all[i]); err != nil {
-			f.Close()
-			return 0, err
-		}
-	}
-	return len(all), f.Close()
-}
-
 // newEngine builds the detector over a freshly loaded registry, which it
 // also returns.
 func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, *registry.Index, error) {
@@ -166,20 +69,26 @@ func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, *registry.Inde
 
 // evaluate runs the engine over (from, to] of src and hands its findings
 // to sink.
-func evaluate(ctx context.Context, eng *detect.Engine, src detect.Series, st *store.Store, sink *alertSink, from, to time.Time) error {
+func evaluate(ctx context.Context, eng *detect.Engine, src detect.Series, st *store.Store, sink *notify.Sink, from, to time.Time) error {
 	start := time.Now()
 	alerts, err := eng.Evaluate(ctx, src, from, to)
 	evalSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
 	}
+	if err := keep(ctx, eng, st, sink, to, alerts); err != nil {
+		return err
+	}
+	// Only now is everything up to `to` stored: whoever waits on this
+	// metric (and then stops serve) must find the alerts there.
 	eventTime.Set(float64(to.Unix()))
-	return keep(ctx, eng, st, sink, alerts)
+	return nil
 }
 
-// keep stores what an evaluation found: the feeders' loss models and
-// hours and the sites' hours the pages read, then the alerts.
-func keep(ctx context.Context, eng *detect.Engine, st *store.Store, sink *alertSink, alerts []schemas.Alert) error {
+// keep stores what an evaluation up to to found: the feeders' loss
+// models and hours and the sites' hours the pages read (and the span they
+// now cover), then the alerts.
+func keep(ctx context.Context, eng *detect.Engine, st *store.Store, sink *notify.Sink, to time.Time, alerts []schemas.Alert) error {
 	if err := st.WriteLossModels(ctx, eng.LossModels()); err != nil {
 		return err
 	}
@@ -187,7 +96,10 @@ func keep(ctx context.Context, eng *detect.Engine, st *store.Store, sink *alertS
 	if err := st.WriteHours(ctx, fs, ss); err != nil {
 		return err
 	}
-	return sink.emit(ctx, alerts)
+	if err := st.PublishHours(ctx, eng.HoursFrom(), hourBefore(to)); err != nil {
+		return err
+	}
+	return sink.Emit(ctx, alerts)
 }
 
 // hourBefore returns the last whole hour at or before t.
@@ -203,14 +115,19 @@ var rowsReadBack = promauto.NewCounter(prometheus.CounterOpts{
 // detection continues from it; the barrier waits for the registry and
 // purchases produced before the readings evaluated; the readings consumers
 // mark what they store behind the detector's horizon.
-func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *alertSink, every, lateness time.Duration) error {
+//
+// Each step tells p whether it did what there was to do, for readiness;
+// the registry records must also have reached this process's in-memory
+// registry (inIndex: the registry follower's Reached).
+func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *notify.Sink, every, lateness time.Duration,
+	p *progress, inIndex func(schemas.Stream, ingest.Offsets) bool) error {
 	var rows int64
 	l := &detect.Live{
-		Engine: eng, Source: storeSeries{rt.store}, Barrier: &contextBarrier{rt: rt},
+		Engine: eng, Source: storeSeries{rt.store}, Barrier: &contextBarrier{rt: rt, inIndex: inIndex},
 		Marks: &storeMarks{st: rt.store}, State: storeState{rt.store},
 		Every: every, Lateness: lateness, Log: rt.log.With(zap.String("component", "detect")),
 		Emit: func(ctx context.Context, to time.Time, alerts []schemas.Alert) error {
-			return keep(ctx, eng, rt.store, sink, alerts)
+			return keep(ctx, eng, rt.store, sink, to, alerts)
 		},
 		Evaluated: func(to time.Time, took time.Duration, read int64) {
 			evalSeconds.Observe(took.Seconds())
@@ -219,6 +136,13 @@ func detectLoop(ctx context.Context, rt *runtime, eng *detect.Engine, sink *aler
 				rowsReadBack.Add(float64(read - rows))
 			}
 			rows = read
+		},
+		Stepped: func(err error) {
+			if err != nil {
+				p.failed(err)
+			} else {
+				p.ok()
+			}
 		},
 	}
 	return l.Run(ctx)
@@ -237,18 +161,33 @@ func (s storeSeries) Watermark(ctx context.Context, latest time.Time) (time.Time
 // produced before the readings the watermark covers. So live evaluation
 // sees the data a replay sees: a site does not look over capacity, or an
 // operator short of purchases, only because their records are in flight.
+//
+// A detector's first evaluation in its term also waits for the readings
+// produced before it: a process killed mid-batch leaves readings that
+// are redelivered only after its partitions move, behind a watermark the
+// readings it did store have already advanced.
 type contextBarrier struct {
-	rt   *runtime
-	ends map[schemas.Stream]ingest.Offsets
+	rt      *runtime
+	inIndex func(schemas.Stream, ingest.Offsets) bool
+	ends    map[schemas.Stream]ingest.Offsets
+	started bool // an evaluation has passed: readings are no longer waited for
 }
 
 func (b *contextBarrier) Note(ctx context.Context) (err error) {
-	b.ends, err = contextEnds(ctx, b.rt)
+	topics := contextTopics
+	if !b.started {
+		topics = append(slices.Clip(topics), schemas.Readings)
+	}
+	b.ends, err = topicEnds(ctx, b.rt, topics)
 	return err
 }
 
 func (b *contextBarrier) Passed(ctx context.Context) (bool, error) {
-	return contextStored(ctx, b.rt, b.ends), nil
+	ok := contextStored(ctx, b.rt, b.ends, b.inIndex)
+	if ok {
+		b.started = true
+	}
+	return ok, nil
 }
 
 // storeState keeps the detector's snapshot in ClickHouse.
@@ -308,8 +247,13 @@ func (m *storeMarks) Take(ctx context.Context) ([]detect.Mark, error) {
 var contextTopics = []schemas.Stream{schemas.Licenses, schemas.Meters, schemas.Rigs, schemas.Purchases}
 
 func contextEnds(ctx context.Context, rt *runtime) (map[schemas.Stream]ingest.Offsets, error) {
+	return topicEnds(ctx, rt, contextTopics)
+}
+
+// topicEnds returns the end offsets of the topics of streams.
+func topicEnds(ctx context.Context, rt *runtime, streams []schemas.Stream) (map[schemas.Stream]ingest.Offsets, error) {
 	out := map[schemas.Stream]ingest.Offsets{}
-	for _, s := range contextTopics {
+	for _, s := range streams {
 		e, err := ingest.EndOffsets(ctx, rt.brokers, rt.dialer, s.Topic())
 		if err != nil {
 			return nil, err
@@ -319,12 +263,16 @@ func contextEnds(ctx context.Context, rt *runtime) (map[schemas.Stream]ingest.Of
 	return out, nil
 }
 
-// contextStored reports whether the consumers have stored the context
-// topics up to ends.
-func contextStored(ctx context.Context, rt *runtime, ends map[schemas.Stream]ingest.Offsets) bool {
-	for _, s := range contextTopics {
-		behind, err := ingest.Behind(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic(), ends[s])
+// contextStored reports whether the consumers have stored every topic of
+// ends up to its offsets, and the registry's have reached the in-memory
+// registry (inIndex; nil: no such check).
+func contextStored(ctx context.Context, rt *runtime, ends map[schemas.Stream]ingest.Offsets, inIndex func(schemas.Stream, ingest.Offsets) bool) bool {
+	for s, e := range ends {
+		behind, err := ingest.Behind(ctx, rt.brokers, rt.dialer, rt.cfg.KafkaGroup+"."+string(s), s.Topic(), e)
 		if err != nil || behind > 0 {
+			return false
+		}
+		if inIndex != nil && s.Registry() && !inIndex(s, e) {
 			return false
 		}
 	}

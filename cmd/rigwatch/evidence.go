@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rigwatch/rigwatch/api"
+	"github.com/rigwatch/rigwatch/investigate"
 	"github.com/rigwatch/rigwatch/store"
 )
 
@@ -76,10 +77,10 @@ func newEvidenceCmd(g *globalFlags) *cobra.Command {
 		Short: "Check an evidence bundle against its SHA-256 manifest; names every file that does not match",
 		Args:  exactArgs(1, "a bundle directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := api.VerifyDir(args[0]); err != nil {
+			if err := investigate.VerifyDir(args[0]); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: every file matches %s\n", args[0], api.ManifestName)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: every file matches %s\n", args[0], investigate.ManifestName)
 			return nil
 		},
 	})

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/rigwatch/rigwatch/api"
+	"github.com/rigwatch/rigwatch/investigate"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -42,7 +43,7 @@ func (o *outFlags) check() error {
 // registry loaded from it (when needed) and the shared queries.
 type investigation struct {
 	rt  *runtime
-	q   *api.Queries
+	q   *investigate.Queries
 	who string
 }
 
@@ -51,8 +52,8 @@ func openInvestigation(ctx context.Context, g *globalFlags, withRegistry bool) (
 	if err != nil {
 		return nil, err
 	}
-	inv := &investigation{rt: rt, q: &api.Queries{Store: rt.store, TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh,
-		Location: time.FixedZone("UTC+5", 5*3600), Version: rigwatchVersion()}, who: cliUser()}
+	inv := &investigation{rt: rt, q: &investigate.Queries{Store: rt.store, TariffKZTPerKWh: rt.cfg.TariffKZTPerKWh,
+		Location: schemas.Local, Version: rigwatchVersion()}, who: cliUser()}
 	if withRegistry {
 		ix, err := registry.New(registry.Config{}, rt.log)
 		if err != nil {
@@ -201,7 +202,7 @@ func newFeederCmd(g *globalFlags) *cobra.Command {
 				if err != nil {
 					return fmt.Errorf("alert %s: %w", alertID, err)
 				}
-				from, to = api.AlertWindow(a)
+				from, to = investigate.AlertWindow(a)
 			} else if from, to, err = cliWindow(ctx, inv.rt.store, since, until, 7*24*time.Hour); err != nil {
 				return err
 			}
@@ -223,7 +224,7 @@ func newFeederCmd(g *globalFlags) *cobra.Command {
 	return cmd
 }
 
-func printFeeder(w io.Writer, d api.FeederDetail, out outFlags) error {
+func printFeeder(w io.Writer, d investigate.FeederDetail, out outFlags) error {
 	switch {
 	case out.json:
 		return writeJSON(w, d)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand"
 	"net"
 	"net/http"
@@ -128,6 +129,18 @@ func (p *proc) status(path string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// body returns the body of a GET, or the error.
+func (p *proc) body(path string) string {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + p.http + path)
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b))
 }
 
 func (p *proc) alive() bool {

@@ -37,6 +37,12 @@ func TestLiveMatchesReplay(t *testing.T) { liveVersusReplay(t, 0, false) }
 // none lost and none doubled.
 func TestKilledServeKeepsAlerts(t *testing.T) { liveVersusReplay(t, 5, false) }
 
+// TestLeaderFailover runs two serve processes in one group and kills the
+// one leading detection twice mid-run: the other takes over from the
+// stored state each time, and the alert set is still the replay's (same
+// ids).
+func TestLeaderFailover(t *testing.T) { liveVersusReplay(t, 2, true) }
+
 type alertKey struct {
 	id, kind, entity string
 	detected, start  int64

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/rigwatch/rigwatch/api"
+	"github.com/rigwatch/rigwatch/investigate"
 	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
@@ -33,7 +33,7 @@ func newRegistryCmd(g *globalFlags) *cobra.Command {
 }
 
 // atFlag is the instant a registry command reports on: --at, or the
-// registry as it stands (api.RegistryNow: now, or the newest stored record
+// registry as it stands (investigate.RegistryNow: now, or the newest stored record
 // when event time runs ahead of the clock).
 type atFlag struct{ s string }
 
@@ -64,7 +64,7 @@ func loadRegistry(ctx context.Context, g *globalFlags, scope store.Scope, at *ti
 	}
 	defer rt.close()
 	if at.IsZero() {
-		if *at, err = api.RegistryNow(ctx, rt.store, time.Now()); err != nil {
+		if *at, err = investigate.RegistryNow(ctx, rt.store, time.Now()); err != nil {
 			return nil, err
 		}
 	}

@@ -131,8 +131,16 @@ func TestBrokerRestart(t *testing.T) {
 	if !waitFor(time.Minute, func() bool { tot, err := st.ReadingTotals(ctx); return err == nil && tot.Rows > 0 }) {
 		t.Fatal("nothing stored before the broker restart")
 	}
+	if p.status("/readyz") != http.StatusOK {
+		t.Fatal("not ready before the broker went away")
+	}
 	br.Close()
-	time.Sleep(5 * time.Second)
+	// Fetches fail: not ready, still running.
+	down := time.Now()
+	if !waitFor(45*time.Second, func() bool { return p.status("/readyz") == http.StatusServiceUnavailable }) {
+		t.Error("/readyz did not report not-ready while the broker was down")
+	}
+	t.Logf("not ready %.1fs after the broker went away: %s", time.Since(down).Seconds(), p.body("/readyz"))
 	if !p.alive() {
 		t.Fatal("serve exited when the broker went away")
 	}
@@ -149,6 +157,9 @@ func TestBrokerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	caughtUp(t, ctx, brokers)
+	if !waitFor(time.Minute, func() bool { return p.status("/readyz") == http.StatusOK }) {
+		t.Errorf("/readyz did not recover after the broker came back: %s", p.body("/readyz"))
+	}
 	sigterm(p)
 	if err := <-p.done; err != nil {
 		t.Errorf("serve exit: %v", err)

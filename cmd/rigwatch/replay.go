@@ -18,6 +18,7 @@ import (
 
 	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/schemas"
 )
 
@@ -214,9 +215,9 @@ func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, 
 	if err != nil {
 		return det, err
 	}
-	sink := &alertSink{st: rt.store, topic: alertsTopic(rt), log: rt.log}
-	if sink.topic != nil {
-		defer sink.topic.Close()
+	sink := &notify.Sink{Store: rt.store, Topic: alertsTopic(rt), Log: rt.log}
+	if sink.Topic != nil {
+		defer sink.Topic.Close()
 	}
 	if !to.IsZero() {
 		if err := evaluate(ctx, eng, src, rt.store, sink, hourBefore(from.Add(-time.Second)), to); err != nil {
@@ -234,20 +235,18 @@ func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, 
 		}
 		if !at.IsZero() {
 			det.RegistryAt = &at
-			if err := sink.emit(ctx, reg.Check(at)); err != nil {
+			if err := sink.Emit(ctx, reg.Check(at)); err != nil {
 				return det, err
 			}
 		}
 	}
 	det.ByKind = map[string]int{}
-	sink.mu.Lock()
-	for _, a := range sink.final {
+	for _, a := range sink.Final() {
 		det.ByKind[a.Kind]++
 		det.Alerts++
 	}
-	sink.mu.Unlock()
 	if alertsOut != "" {
-		if _, err := sink.writeFile(alertsOut); err != nil {
+		if _, err := sink.WriteFile(alertsOut); err != nil {
 			return det, err
 		}
 		det.File = alertsOut

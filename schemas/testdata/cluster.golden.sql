@@ -183,6 +183,11 @@ ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/rigwatch/loss_
 ORDER BY (feeder_id, day);
 CREATE TABLE IF NOT EXISTS rigwatch.loss_models ON CLUSTER rigwatch AS rigwatch.loss_models_local ENGINE = Distributed(rigwatch, rigwatch, loss_models_local, cityHash64(feeder_id));
 
+-- 0004_alert_state
+ALTER TABLE rigwatch.alerts_local ON CLUSTER rigwatch ADD COLUMN closed UInt8 DEFAULT 0;
+DROP TABLE IF EXISTS rigwatch.alerts ON CLUSTER rigwatch;
+CREATE TABLE rigwatch.alerts ON CLUSTER rigwatch AS rigwatch.alerts_local ENGINE = Distributed(rigwatch, rigwatch, alerts_local, cityHash64(alert_id));
+
 -- 0005_live
 CREATE TABLE IF NOT EXISTS rigwatch.detect_state_local ON CLUSTER rigwatch (
     name String,

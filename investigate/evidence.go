@@ -1,4 +1,4 @@
-package api
+package investigate
 
 import (
 	"archive/tar"
@@ -240,7 +240,7 @@ func (q *Queries) Evidence(ctx context.Context, alertID, who string) (*Bundle, e
 			}
 		}
 		if a.OperatorID != "" && a.EntityType == schemas.EntityOperator {
-			for _, s := range operatorSites(ix, a.OperatorID) {
+			for _, s := range ix.OperatorSites(a.OperatorID) {
 				sites[s] = true
 			}
 		}

@@ -1,8 +1,14 @@
-package api
+// Package investigate answers investigators: the feeder ranking, the
+// feeder, site and operator pages, registry search and evidence bundles,
+// from energy in ClickHouse and topology and capacity in the registry.
+// The HTTP API (api/) and the command line both call it; neither holds
+// investigation logic of its own.
+package investigate
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -16,8 +22,12 @@ import (
 	"github.com/rigwatch/rigwatch/store"
 )
 
-// maxPageWindow bounds the window of a feeder, site or operator page.
-const maxPageWindow = 366 * 24 * time.Hour
+// MaxPageWindow bounds the window of a feeder, site or operator page.
+const MaxPageWindow = 366 * 24 * time.Hour
+
+// ErrNoRegistry is returned by the queries that need the registry when
+// Queries has none.
+var ErrNoRegistry = errors.New("the registry is not loaded")
 
 // Queries are the investigator queries behind the API and the CLI: energy
 // from ClickHouse combined with topology and capacity from the registry.
@@ -33,6 +43,10 @@ type Queries struct {
 	LossBands map[string]detect.LossBand
 	Location  *time.Location
 	Version   string
+	// Raw makes the pages read raw readings only, never the hours the
+	// detector stored: slower at scale; the reference the stored hours are
+	// checked against.
+	Raw bool
 }
 
 // FeederRank is one feeder's energy balance over a window.
@@ -74,7 +88,7 @@ type FeederRanking struct {
 
 func (q *Queries) reg() (*registry.Index, error) {
 	if q.Registry == nil {
-		return nil, errNoRegistry
+		return nil, ErrNoRegistry
 	}
 	return q.Registry, nil
 }
@@ -106,11 +120,41 @@ func (q *Queries) balance(fid string, ms []schemas.Meter, totals map[string]stor
 			fr.Oblast = m.Oblast
 		}
 	}
-	fr.UnaccountedKWh = fr.HeadKWh - fr.MetersKWh
-	if fr.HeadKWh > 0 {
-		fr.UnaccountedPct = round3(100 * fr.UnaccountedKWh / fr.HeadKWh)
+	setBalance(&fr, fr.HeadKWh, fr.MetersKWh)
+	return fr
+}
+
+// setBalance sets a feeder's head and metered energy and what is
+// unaccounted between them.
+func setBalance(fr *FeederRank, head, metered float64) {
+	fr.HeadKWh, fr.MetersKWh = round3(head), round3(metered)
+	fr.UnaccountedKWh = round3(head - metered)
+	fr.UnaccountedPct = 0
+	if head > 0 {
+		fr.UnaccountedPct = round3(100 * (head - metered) / head)
 	}
-	fr.HeadKWh, fr.MetersKWh, fr.UnaccountedKWh = round3(fr.HeadKWh), round3(fr.MetersKWh), round3(fr.UnaccountedKWh)
+}
+
+// balanceOf is a feeder's balance from the sums of its stored hours;
+// its meters are those registered on it (ms), the reporting ones those
+// with readings in the hours.
+func (q *Queries) balanceOf(fid string, ms []schemas.Meter, t store.FeederTotal) FeederRank {
+	fr := FeederRank{FeederID: fid}
+	for _, m := range ms {
+		if fr.Oblast == "" {
+			fr.Oblast = m.Oblast
+		}
+		if m.Role == schemas.RoleFeederHead {
+			fr.HeadMeters++
+			if fr.Class == "" {
+				fr.Class = m.Class
+			}
+			continue
+		}
+		fr.Meters++
+	}
+	fr.Reporting = min(t.Meters, fr.Meters)
+	setBalance(&fr, t.HeadKWh, t.MetersKWh)
 	return fr
 }
 
@@ -160,7 +204,23 @@ func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int
 	if err != nil {
 		return FeederRanking{}, err
 	}
-	totals, err := q.Store.MeterTotals(ctx, nil, from, to)
+	// The detector's stored hours answer when they cover the window's
+	// start: the ranking is then over the hours it has evaluated (To says
+	// up to where). Otherwise per-meter sums of the raw readings.
+	var (
+		totals map[string]store.MeterTotal
+		fts    map[string]store.FeederTotal
+	)
+	a, b, ok, err := q.storedHours(ctx, from, to)
+	if err != nil {
+		return FeederRanking{}, err
+	}
+	if ok && a.Equal(ceilHour(from)) {
+		from, to = a, b
+		fts, err = q.Store.FeederTotals(ctx, from, to)
+	} else {
+		totals, err = q.Store.MeterTotals(ctx, nil, from, to)
+	}
 	if err != nil {
 		return FeederRanking{}, err
 	}
@@ -172,7 +232,12 @@ func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int
 	hours := to.Sub(from).Hours()
 	var all []FeederRank
 	for _, fid := range ix.Feeders() {
-		fr := q.balance(fid, ix.FeederMeters(fid, to), totals)
+		var fr FeederRank
+		if fts != nil {
+			fr = q.balanceOf(fid, ix.FeederMeters(fid, to), fts[fid])
+		} else {
+			fr = q.balance(fid, ix.FeederMeters(fid, to), totals)
+		}
 		if oblast != "" && fr.Oblast != oblast {
 			continue
 		}
@@ -275,22 +340,9 @@ func (q *Queries) Feeder(ctx context.Context, id string, from, to time.Time) (Fe
 		return FeederDetail{}, err
 	}
 	d := FeederDetail{FeederRank: q.balance(id, ms, totals), From: from, To: to, Hourly: []FeederHour{}, Meters: []FeederMeter{}}
-	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	byHour, err := q.feederHours(ctx, id, ids, role, from, to)
 	if err != nil {
 		return FeederDetail{}, err
-	}
-	byHour := map[time.Time]*FeederHour{}
-	for _, mh := range hours {
-		fh := byHour[mh.Hour]
-		if fh == nil {
-			fh = &FeederHour{Hour: mh.Hour}
-			byHour[mh.Hour] = fh
-		}
-		if role[mh.MeterID] == schemas.RoleFeederHead {
-			fh.HeadKWh += mh.KWh
-		} else {
-			fh.MetersKWh += mh.KWh
-		}
 	}
 	models, err := q.Store.LossModelsAt(ctx, []string{id}, to)
 	if err != nil {
@@ -310,6 +362,13 @@ func (q *Queries) Feeder(ctx context.Context, id string, from, to time.Time) (Fe
 			lm = q.typicalModel(id, d.Class)
 		}
 	}
+	// The balance is the hours': the ranking's figures for the same window.
+	var head, metered float64
+	for _, fh := range byHour {
+		head += fh.HeadKWh
+		metered += fh.MetersKWh
+	}
+	setBalance(&d.FeederRank, head, metered)
 	var normal float64
 	for _, fh := range byHour {
 		fh.ResidualKWh = round3(fh.HeadKWh - fh.MetersKWh)
@@ -384,7 +443,7 @@ func (q *Queries) suspects(ctx context.Context, alerts []schemas.Alert, from, to
 	}
 	loc := q.Location
 	if loc == nil {
-		loc = detect.Local
+		loc = schemas.Local
 	}
 	slot := func(t time.Time) int {
 		l := t.In(loc)
@@ -543,7 +602,7 @@ func (q *Queries) Site(ctx context.Context, id string, from, to time.Time) (Site
 	for i, m := range ms {
 		ids[i] = m.MeterID
 	}
-	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	hours, err := q.siteMeterHours(ctx, []string{id}, ids, from, to)
 	if err != nil {
 		return SiteDetail{}, err
 	}
@@ -630,21 +689,6 @@ type SiteSummary struct {
 	ConsumedKWh  float64 `json:"consumed_kwh"`
 }
 
-// operatorSites returns the sites where the operator's rigs have ever been.
-// It walks every site's history: meant for pages and evidence, not loops.
-func operatorSites(ix *registry.Index, operatorID string) []string {
-	var out []string
-	for _, s := range ix.Sites() {
-		for _, r := range ix.SiteHistory(s) {
-			if r.OperatorID == operatorID {
-				out = append(out, s)
-				break
-			}
-		}
-	}
-	return out
-}
-
 // Operator returns an operator's page over (from, to].
 func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (OperatorDetail, error) {
 	ix, err := q.reg()
@@ -655,7 +699,7 @@ func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (
 	for _, l := range ix.OperatorLicenses(id, to) {
 		d.Licences = append(d.Licences, LicenceState{License: l, InForce: ix.LicenseValid(l.LicenseID, to)})
 	}
-	sites := operatorSites(ix, id)
+	sites := ix.OperatorSites(id)
 	if len(sites) == 0 && len(d.Licences) == 0 {
 		return OperatorDetail{}, fmt.Errorf("operator %q: %w", id, store.ErrNotFound)
 	}
@@ -667,7 +711,7 @@ func (q *Queries) Operator(ctx context.Context, id string, from, to time.Time) (
 			siteOf[m.MeterID] = s
 		}
 	}
-	hours, err := q.Store.MeterHourly(ctx, ids, from, to)
+	hours, err := q.siteMeterHours(ctx, sites, ids, from, to)
 	if err != nil {
 		return OperatorDetail{}, err
 	}
@@ -736,4 +780,51 @@ func (q *Queries) Search(term string, at time.Time) (SearchResult, error) {
 		res.Hits = append(res.Hits, SearchHit{Type: "feeder", ID: term, What: fmt.Sprintf("feeder %s: %d meters", term, len(ms))})
 	}
 	return res, nil
+}
+
+// DataNow is "now" in the data's event time: the end of the newest stored
+// reading, or now when none is stored. Windows counted back from a
+// duration ("the last 7 days") count back from it.
+func DataNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
+	last, err := st.LatestReadingTime(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if last.IsZero() {
+		return now.UTC().Truncate(time.Second), nil
+	}
+	return last, nil
+}
+
+// RegistryNow is the instant "the registry as it stands" means: now, or
+// the newest stored registry record when that is later (a demo's event
+// time runs ahead of the wall clock, and its records with it).
+func RegistryNow(ctx context.Context, st *store.Store, now time.Time) (time.Time, error) {
+	last, err := st.RegistryLatest(ctx)
+	if err != nil {
+		return time.Time{}, err
+	}
+	now = now.UTC().Truncate(time.Second)
+	if last.After(now) {
+		return last, nil
+	}
+	return now, nil
+}
+
+// AlertContext is how much of the time before an alert's window a page
+// opened from the alert shows.
+const AlertContext = 24 * time.Hour
+
+// AlertWindow is the window of a page opened from alert a: the alert's
+// window with AlertContext before it, at most MaxPageWindow long.
+func AlertWindow(a schemas.Alert) (from, to time.Time) {
+	to = a.WindowEnd.UTC()
+	from = a.WindowStart.UTC().Add(-AlertContext)
+	if from.After(to) {
+		from = to.Add(-AlertContext)
+	}
+	if to.Sub(from) > MaxPageWindow {
+		from = to.Add(-MaxPageWindow)
+	}
+	return from, to
 }

@@ -1,4 +1,4 @@
-package api
+package notify
 
 import (
 	"sync"
@@ -7,10 +7,12 @@ import (
 	"github.com/rigwatch/rigwatch/schemas"
 )
 
-// Broadcaster hands new and updated alerts to every open SSE stream. The
-// detector loop calls Publish after each evaluation; a slow subscriber
-// loses alerts rather than slowing the detector (Dropped counts them).
-// It is safe for concurrent use; the zero value is not: use NewBroadcaster.
+// Broadcaster hands new and updated alerts to everything in this process
+// that shows or forwards them as they change: the API's SSE streams, the
+// Alertmanager client. In serve a Board publishes every change made by any
+// process; a slow subscriber loses alerts rather than slowing the
+// publisher (Dropped counts them). It is safe for concurrent use; the zero
+// value is not: use NewBroadcaster.
 type Broadcaster struct {
 	mu      sync.Mutex
 	subs    map[chan schemas.Alert]struct{}

@@ -1,0 +1,15 @@
+-- Alert state that no one overwrites. Valid on ClickHouse 18.16 and
+-- current releases.
+--
+-- People's part of an alert (acknowledge, resolve, note) is kept only in
+-- alert_events, an append-only log nobody rewrites; the detector's part
+-- (the finding) in the alerts rows. Readers join the two: the status is the
+-- furthest one reached (open < acknowledged < resolved, so a stale write
+-- can never take a status back), the note that of the furthest, latest
+-- event. Every process keeps the alerts rows' status and note in step with
+-- alert_events within seconds, so SELECT status FROM alerts FINAL reads
+-- right for users of the table too (docs/reliability.md).
+--
+-- closed: 1 once the detector has closed the finding (it has stopped
+-- holding); the status people gave it stays as it was.
+ALTER TABLE {db}.alerts ADD COLUMN closed UInt8 DEFAULT 0;
