@@ -11,7 +11,8 @@ import (
 // The energy queries behind the feeder, site and operator pages, the feeder
 // ranking and evidence export. Readings are counted by interval end: a
 // window (from, to] holds the readings with from < ts <= to. Every query
-// reads readings FINAL, so a corrected or redelivered reading counts once.
+// reads the latest version of each reading (latestReadings), so a
+// corrected or redelivered reading counts once.
 
 // MeterTotals sums each meter's readings over (from, to]. meterIDs nil
 // means every meter; an empty non-nil slice means none.
@@ -22,7 +23,7 @@ func (s *Store) MeterTotals(ctx context.Context, meterIDs []string, from, to tim
 	}
 	err := s.forMeterChunks(meterIDs, func(cond string, args []any) error {
 		args = append([]any{from.UTC(), to.UTC()}, args...)
-		rows, err := s.conn.Query(ctx, "SELECT meter_id, count(), sum(kwh) FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ?"+cond+" GROUP BY meter_id", args...)
+		rows, err := s.conn.Query(ctx, "SELECT meter_id, count(), sum(k) FROM "+s.latestReadings(cond)+" GROUP BY meter_id", args...)
 		if err != nil {
 			return fmt.Errorf("cannot sum energy per meter: %w", err)
 		}
@@ -74,7 +75,7 @@ func (s *Store) MeterHourly(ctx context.Context, meterIDs []string, from, to tim
 	}
 	err := s.forMeterChunks(meterIDs, func(cond string, args []any) error {
 		args = append([]any{from.UTC(), to.UTC()}, args...)
-		rows, err := s.conn.Query(ctx, "SELECT meter_id, toStartOfHour(ts - 1) AS h, count(), sum(kwh) FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ?"+cond+" GROUP BY meter_id, h ORDER BY h, meter_id", args...)
+		rows, err := s.conn.Query(ctx, "SELECT meter_id, toStartOfHour(ts - 1) AS h, count(), sum(k) FROM "+s.latestReadings(cond)+" GROUP BY meter_id, h ORDER BY h, meter_id", args...)
 		if err != nil {
 			return fmt.Errorf("cannot sum hourly energy: %w", err)
 		}
@@ -100,7 +101,7 @@ func (s *Store) EachReading(ctx context.Context, meterIDs []string, from, to tim
 	}
 	return s.forMeterChunks(meterIDs, func(cond string, args []any) error {
 		args = append([]any{from.UTC(), to.UTC()}, args...)
-		rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ?"+cond+" ORDER BY meter_id, ts", args...)
+		rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, k, iv FROM "+s.latestReadings(cond)+" ORDER BY meter_id, ts", args...)
 		if err != nil {
 			return fmt.Errorf("cannot read readings: %w", err)
 		}

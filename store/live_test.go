@@ -83,11 +83,26 @@ func TestHours(t *testing.T) {
 		t.Fatalf("F1 hours %+v (%v), want the second rewritten", hs, err)
 	}
 	tot, err := st.FeederTotals(ctx, t0, t0.Add(2*time.Hour))
-	if err != nil || tot["F1"] != (store.FeederTotal{HeadKWh: 22, MetersKWh: 20, Hours: 2, Complete: 2}) || tot["F2"].HeadKWh != 3 {
+	if err != nil || tot["F1"] != (store.FeederTotal{HeadKWh: 22, MetersKWh: 20, Hours: 2, Complete: 2, Meters: 3}) || tot["F2"].HeadKWh != 3 {
 		t.Fatalf("totals %+v (%v)", tot, err)
 	}
 	if tot, _ := st.FeederTotals(ctx, t0.Add(time.Hour), t0.Add(2*time.Hour)); tot["F1"].HeadKWh != 12 || len(tot) != 1 {
 		t.Errorf("totals of the second hour %+v, want F1's 12 kWh only", tot)
+	}
+
+	// The span the hours cover: where the detector started afresh, up to
+	// the last hour it stored; a continuing evaluation moves the end only.
+	if f, to, err := st.HoursSpan(ctx); err != nil || !f.IsZero() || !to.IsZero() {
+		t.Fatalf("span before any: %s..%s (%v)", f, to, err)
+	}
+	if err := st.PublishHours(ctx, t0.Add(-24*time.Hour), t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PublishHours(ctx, time.Time{}, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if f, to, err := st.HoursSpan(ctx); err != nil || !f.Equal(t0.Add(-24*time.Hour)) || !to.Equal(t0.Add(2*time.Hour)) {
+		t.Errorf("span %s..%s (%v), want %s..%s", f, to, err, t0.Add(-24*time.Hour), t0.Add(2*time.Hour))
 	}
 	ss, err := st.SiteHours(ctx, []string{"S1"}, t0, t0.Add(time.Hour))
 	if err != nil || len(ss) != 1 || ss[0] != sh {

@@ -25,8 +25,23 @@ func (s *Store) MeterReadingsOf(ctx context.Context, meterIDs []string, from, to
 	})
 }
 
+// latestReadings is a subquery of the latest version of each reading with
+// ts in (?, ?] (and cond, an "AND meter_id IN (...)" with its own
+// arguments), columns meter_id, ts, k (kWh) and iv (interval_s). For the
+// given meters it keeps each reading's latest version by argMax over a
+// GROUP BY: on 18.16 FINAL reads a few meters' granules in every part ten
+// to twenty times slower (a feeder page's 50 meters: 0.32-0.57 s against
+// 0.02 s). For every meter it is FINAL, which streams.
+func (s *Store) latestReadings(cond string) string {
+	if cond == "" {
+		return "(SELECT meter_id, ts, kwh AS k, interval_s AS iv FROM " + s.db + ".readings FINAL WHERE ts > ? AND ts <= ?)"
+	}
+	return "(SELECT meter_id, ts, argMax(kwh, version) AS k, argMax(interval_s, version) AS iv FROM " + s.db +
+		".readings WHERE ts > ? AND ts <= ?" + cond + " GROUP BY meter_id, ts)"
+}
+
 func (s *Store) meterReadings(ctx context.Context, cond string, args []any, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
-	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings FINAL WHERE ts > ? AND ts <= ?"+cond+" ORDER BY meter_id, ts", args...)
+	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, k, iv FROM "+s.latestReadings(cond)+" ORDER BY meter_id, ts", args...)
 	if err != nil {
 		return fmt.Errorf("cannot read readings %s..%s: %w", args[0].(time.Time).Format(time.RFC3339), args[1].(time.Time).Format(time.RFC3339), err)
 	}
