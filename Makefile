@@ -11,7 +11,7 @@ PKGS    := ./...
 # from a finding: a finding always writes its input under testdata/fuzz.
 FUZZTIME ?= 20000x
 
-.PHONY: soak all build demo test unit fuzz fuzz-short bench bench-national lint clickhouse chromium alertmanager cluster-tools clean web-vendor
+.PHONY: soak all build demo test unit fuzz fuzz-short bench bench-national lint clickhouse clickhouse-client chromium alertmanager cluster-tools clean web-vendor
 
 all: build
 
@@ -27,6 +27,18 @@ clickhouse:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null; \
 		else \
 			echo "rigwatch needs clickhouse-server: apt-get install clickhouse-server (or set RIGWATCH_CLICKHOUSE_ADDR)" >&2; exit 1; \
+		fi; \
+	fi
+
+# clickhouse-client is the reference loader make bench measures ingest
+# against, installed in the same way.
+clickhouse-client:
+	@if ! command -v clickhouse-client >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing clickhouse-client (Debian package)"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-client >/dev/null; \
+		else \
+			echo "make bench needs clickhouse-client: apt-get install clickhouse-client" >&2; exit 1; \
 		fi; \
 	fi
 
@@ -94,8 +106,10 @@ FUZZ_TARGETS := \
 	./schemas:FuzzDecodeJSON \
 	./schemas:FuzzScanReading \
 	./schemas:FuzzCSVDecode \
+	./schemas:FuzzFastReaders \
 	./schemas:FuzzParseInteger \
 	./ingest:FuzzSplitCSV \
+	./ingest:FuzzReadingLine \
 	./api:FuzzParseAlertFilter \
 	./api:FuzzParseSince \
 	./api:FuzzParseCalcInput
@@ -117,9 +131,13 @@ fuzz-short:
 fuzz:
 	$(MAKE) fuzz-short FUZZTIME=2m
 
-bench: clickhouse
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x ./registry/ ./store/
-	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./ingest/ ./sim/
+# bench first measures ingest side by side with ClickHouse's own CSV loader
+# (three rounds, about four minutes; docs/performance.md), then the
+# package benchmarks once each.
+bench: clickhouse clickhouse-client
+	$(GO) test -run '^$$' -bench SideBySide -benchtime 1x -timeout 30m ./cmd/rigwatch/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 30m ./registry/ ./store/ ./ingest/
+	$(GO) test -run '^$$' -bench . -benchmem ./schemas/ ./sim/
 
 # bench-national streams a national fleet (415,000 rigs, 1,000,000 meters,
 # one day: 96M readings) through the broker, ingest, ClickHouse and live

@@ -3,8 +3,11 @@ package detect
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/gonum/stat"
@@ -212,6 +215,7 @@ func (r *run) judgeModels(fs []*feederSeries) {
 		class string
 		day   int
 	}
+	r.fitMissing(fs)
 	own := make([]map[int]lossModel, len(fs))
 	shares := map[key][]float64{}
 	for i, f := range fs {
@@ -256,6 +260,52 @@ func (r *run) judgeModels(fs []*feederSeries) {
 			k := key{f.class, ds}
 			f.models[ds] = lm.judged(band, shares[k], spread[k])
 		}
+	}
+}
+
+// fitMissing fits, on every core, the feeders' own loss models for the
+// days evaluated that have none yet: each fit reads its feeder's hours
+// only, so they are independent. judgeModels then finds them all.
+func (r *run) fitMissing(fs []*feederSeries) {
+	type job struct {
+		f    *feederSeries
+		ds   int
+		fits map[int64]lossModel
+		lm   lossModel
+	}
+	var jobs []job
+	for _, f := range fs {
+		fits := r.e.st.fits[f.id]
+		if fits == nil {
+			fits = map[int64]lossModel{}
+			r.e.st.fits[f.id] = fits
+		}
+		last := -1
+		for h := r.hFirst; h <= r.hLast; h++ {
+			ds := r.dayOf(h)
+			if ds == last {
+				continue
+			}
+			last = ds
+			if _, ok := fits[r.g.t0+int64(ds)*hourS]; !ok {
+				jobs = append(jobs, job{f: f, ds: ds, fits: fits})
+			}
+		}
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1) - 1); k < len(jobs); k = int(next.Add(1) - 1) {
+				jobs[k].lm = r.ownFit(jobs[k].f, jobs[k].ds)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		j.fits[r.g.t0+int64(j.ds)*hourS] = j.lm
 	}
 }
 

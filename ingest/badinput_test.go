@@ -340,7 +340,8 @@ func consume(t testing.TB, ctx context.Context, addrs []string, st *store.Store,
 	maxBytes int, rejects ingest.RejectPublisher, hook ingest.BatchHook) (ingest.ConsumerStats, time.Duration) {
 	t.Helper()
 	c, err := ingest.NewConsumer(ingest.ConsumerConfig{Brokers: addrs, Stream: stream, Topic: topic, GroupID: group,
-		MaxBytes: maxBytes, FlushInterval: 250 * time.Millisecond}, st, rejects, hook, nil)
+		MaxBytes: maxBytes, FlushInterval: 250 * time.Millisecond, NewInserter: func() ingest.Inserter { return st.Inserter() }},
+		st, rejects, hook, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,7 +496,9 @@ func TestBadInputReplay(t *testing.T) {
 		if want.Bad != sp.N/100+1 {
 			t.Fatalf("generated %d bad lines, want %d", want.Bad, sp.N/100+1)
 		}
-		sum, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir, MaxLine: sp.Limit, BatchSize: 20_000}, st, nil, nil)
+		// Several inserts of several blocks each, as rigwatch replay writes.
+		sum, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir, MaxLine: sp.Limit, BatchSize: 20_000,
+			NewInserter: func() ingest.Inserter { return st.Inserter() }, InsertRows: 50_000}, st, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -532,7 +535,8 @@ func TestBadInputReplay(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "readings.jsonl"), buf.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir, MaxLine: sp.Limit}, st, nil, nil); err != nil {
+		if _, err := ingest.Replay(ctx, ingest.ReplayConfig{Dir: dir, MaxLine: sp.Limit, BatchSize: 20_000,
+			NewInserter: func() ingest.Inserter { return st.Inserter() }, InsertRows: 50_000}, st, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 		checkStored(t, ctx, st, want)

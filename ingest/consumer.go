@@ -26,11 +26,21 @@ type ConsumerConfig struct {
 	Topic         string        // default Stream.Topic()
 	GroupID       string        // default "rigwatch." + stream
 	Dialer        *kafka.Dialer // TLS and SASL; nil = plain
-	MaxBatch      int           // records per insert; default 50,000
+	MaxBatch      int           // records per batch, a block of an insert; default 50,000
 	FlushInterval time.Duration // flush a partial batch this often; default 1s
 	MaxBytes      int           // per message; default schemas.DefaultMaxMessageBytes
 	MinBackoff    time.Duration // first retry delay of a failed insert; default 200ms
 	MaxBackoff    time.Duration // default 10s
+	// NewInserter, if set, opens an insert kept across batches
+	// (store.Store.Inserter); nil: every batch is stored with one
+	// WriteBatch.
+	NewInserter func() Inserter
+	// InsertRows ends an insert that holds this many records; default
+	// 500,000. An insert is also ended as soon as the consumer has caught
+	// up with its topic (a batch reaches the end of its partitions, or none
+	// comes for a FlushInterval), and once it is InsertAge old.
+	InsertRows int
+	InsertAge  time.Duration // default 5s
 	// SessionTimeout for the consumer group; default 10s.
 	SessionTimeout time.Duration
 	// ShutdownTimeout bounds the final flush and commit; default 30s.
@@ -59,6 +69,12 @@ func (c *ConsumerConfig) Validate() error {
 	}
 	if c.FlushInterval <= 0 {
 		c.FlushInterval = time.Second
+	}
+	if c.InsertRows <= 0 {
+		c.InsertRows = 500_000
+	}
+	if c.InsertAge <= 0 {
+		c.InsertAge = 5 * time.Second
 	}
 	if c.MinBackoff <= 0 {
 		c.MinBackoff = 200 * time.Millisecond
@@ -147,70 +163,50 @@ func (c *Consumer) Stats() ConsumerStats {
 // consumer for good (Permanent: not authorised, say), after storing and
 // committing what it holds.
 func (c *Consumer) Run(ctx context.Context) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:             c.cfg.GroupID,
 		Brokers:        c.cfg.Brokers,
-		GroupID:        c.cfg.GroupID,
-		Topic:          c.cfg.Topic,
 		Dialer:         c.cfg.Dialer,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
-		QueueCapacity:  10_000,
-		CommitInterval: 0, // synchronous: CommitMessages returns once committed
-		StartOffset:    kafka.FirstOffset,
+		Topics:         []string{c.cfg.Topic},
 		SessionTimeout: c.cfg.SessionTimeout,
+		StartOffset:    kafka.FirstOffset,
 		// kafka-go logs every transient error at error level; ours says
 		// what matters, and notes it for Ready.
 		ErrorLogger: c.fetch.errorLogger(func(msg string) { c.log.Debug("kafka-go", zap.String("msg", msg)) }),
 	})
-	defer r.Close()
-	go c.fetch.watch(ctx, r)
-
+	if err != nil {
+		return fmt.Errorf("cannot join consumer group %s: %w", c.cfg.GroupID, err)
+	}
+	// Leaving the group ends the generation the storer commits through:
+	// it comes last, after the final commit.
+	defer cg.Close()
+	groupCtx, leave := context.WithCancel(context.Background())
+	defer leave()
 	fetchCtx, stopFetch := context.WithCancel(context.Background())
 	defer stopFetch()
-	msgs := make(chan kafka.Message, 4096)
-	var refused error // set before msgs closes: the brokers refuse us for good
-	go func() {
-		defer close(msgs)
-		for {
-			m, err := r.FetchMessage(fetchCtx)
-			if err != nil {
-				if fetchCtx.Err() != nil {
-					return
-				}
-				if Permanent(err) {
-					refused = fmt.Errorf("cannot fetch from %s: %w", c.cfg.Topic, err)
-					return
-				}
-				c.fetch.failed(err.Error())
-				c.log.Warn("cannot fetch", zap.Error(err))
-				select {
-				case <-fetchCtx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-				continue
-			}
-			select {
-			case msgs <- m:
-			case <-fetchCtx.Done():
-				return
-			}
-		}
-	}()
+	chunks := make(chan *chunk, 16)
+	f := &fetcher{c: c, out: chunks, free: make(chan *chunk, 32), stop: fetchCtx, dialer: c.cfg.Dialer,
+		refused: make(chan struct{})}
+	if f.dialer == nil {
+		f.dialer = kafka.DefaultDialer
+	}
+	go f.generations(groupCtx, cg)
 
-	// Decoding and storing overlap: while one batch is written and
-	// committed by the storer, the loop below decodes the next. There are
-	// two batches; the storer hands each back through free once it is
-	// stored, so at most one batch waits while another is written. free
-	// holds both, as it does after the last batch at shutdown.
+	// Decoding and storing overlap: while the storer writes a batch into
+	// its open insert, the loop below decodes the next. The storer holds
+	// the batches it wrote until their insert is ended (so that it can
+	// write them again after a failure) and then hands them back through
+	// free; the loop makes a new batch only while fewer than maxBatches
+	// exist, enough for one insert's worth held, one written and one being
+	// decoded.
 	lag := newLagTracker(c.cfg.Topic)
-	st := &storer{c: c, r: r, lag: lag, uncommitted: map[int]kafka.Message{}}
+	st := &storer{c: c, f: f, lag: lag, uncommitted: map[int]int64{}, ins: inserter(c.cfg.NewInserter, c.w)}
 	storeCtx, cancelStore := context.WithCancel(context.Background())
 	defer cancelStore()
 	work := make(chan pending)
-	free := make(chan *schemas.Batch, 2)
-	free <- &schemas.Batch{}
+	maxBatches := (c.cfg.InsertRows+c.cfg.MaxBatch-1)/c.cfg.MaxBatch + 2
+	free := make(chan *schemas.Batch, maxBatches)
+	made := 1
 	storerDone := make(chan struct{})
 	go func() {
 		defer close(storerDone)
@@ -218,15 +214,20 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 
 	b := &schemas.Batch{}
-	last := map[int]kafka.Message{}
+	last := map[int]int64{}
+	hwm := map[int]int64{} // per partition, the high-water mark its last fetch saw
 	consumed := consumedRecords.WithLabelValues(string(c.cfg.Stream))
 	tick := time.NewTicker(c.cfg.FlushInterval)
 	defer tick.Stop()
-	// handOver gives the batch to the storer, waiting for it when wait is
-	// set; it reports whether the storer took it.
-	handOver := func(wait bool) bool {
-		p := pending{b: b, last: last}
-		if wait {
+	// handOver gives the batch to the storer, waiting for it when full is
+	// set (the batch reached MaxBatch), and takes the next batch; it reports
+	// whether it did both.
+	handOver := func(full bool) bool {
+		p := pending{b: b, last: last, caughtUp: true}
+		for part, o := range last {
+			p.caughtUp = p.caughtUp && o+1 >= hwm[part]
+		}
+		if full {
 			select {
 			case work <- p:
 			case <-ctx.Done():
@@ -239,8 +240,22 @@ func (c *Consumer) Run(ctx context.Context) error {
 				return false
 			}
 		}
-		b, last = <-free, map[int]kafka.Message{}
-		return true
+		b, last = nil, map[int]int64{}
+		select {
+		case b = <-free:
+			return true
+		default:
+		}
+		if made < maxBatches {
+			b, made = &schemas.Batch{}, made+1
+			return true
+		}
+		select {
+		case b = <-free:
+			return true
+		case <-ctx.Done():
+			return false
+		}
 	}
 	// shutdown stops fetching and gives the storer a bounded time to store
 	// and commit what is held; what it cannot store is redelivered after
@@ -269,86 +284,129 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if !complete {
 			c.log.Warn("stopped with records not stored or not committed; they will be redelivered")
 		}
-		return refused
+		return f.refusal()
 	}
 	for {
 		select {
-		case m, ok := <-msgs:
-			if !ok {
-				return shutdown()
+		case ch := <-chunks:
+			c.consumed.Add(int64(len(ch.msgs)))
+			consumed.Add(float64(len(ch.msgs)))
+			lag.taken(ch.partition, ch.msgs[0].Offset, ch.hwm)
+			hwm[ch.partition] = ch.hwm
+			end := len(ch.msgs) - 1
+			for i := range ch.msgs {
+				m := &ch.msgs[i]
+				src := Source{Name: c.cfg.Topic, Partition: int32(ch.partition), Offset: m.Offset, Line: -1}
+				if !c.dec.JSON(c.cfg.Stream, src, m.Key, m.Value, m.Time, b) {
+					c.rejected.Add(1)
+				}
+				if b.Len() >= c.cfg.MaxBatch {
+					last[ch.partition] = m.Offset
+					if !handOver(true) {
+						return shutdown()
+					}
+					if i == end {
+						end = -1 // nothing of this chunk is left for the next batch
+					}
+				}
 			}
-			c.consumed.Add(1)
-			consumed.Inc()
-			lag.taken(m.Partition, m.Offset, m.HighWaterMark)
-			src := Source{Name: m.Topic, Partition: int32(m.Partition), Offset: m.Offset, Line: -1}
-			if !c.dec.JSON(c.cfg.Stream, src, m.Key, m.Value, m.Time, b) {
-				c.rejected.Add(1)
+			if end >= 0 {
+				last[ch.partition] = ch.msgs[end].Offset
 			}
-			last[m.Partition] = m
-			if b.Len() >= c.cfg.MaxBatch && !handOver(true) {
-				return shutdown()
-			}
+			f.recycle(ch)
 		case <-tick.C:
 			// A partial batch goes when the storer is idle; while it is
-			// busy the batch grows, up to MaxBatch.
-			if len(last) > 0 {
-				handOver(false)
+			// busy the batch grows, up to MaxBatch. If no batch is free
+			// it waits for the next tick.
+			if len(last) > 0 && !handOver(false) && b == nil {
+				return shutdown()
 			}
+		case <-f.refused:
+			// The brokers refuse this consumer for good: store and
+			// commit what it holds, then say why.
+			return shutdown()
 		case <-ctx.Done():
 			return shutdown()
 		}
 	}
 }
 
-// pending is a decoded batch and, per partition, its last message.
+// pending is a decoded batch and, per partition, the offset of its last
+// message.
 type pending struct {
 	b    *schemas.Batch
-	last map[int]kafka.Message
+	last map[int]int64
+	// caughtUp: the batch reaches the end of every partition it holds, as
+	// their last fetches saw it: a live stream, to be stored at once.
+	caughtUp bool
 }
 
-// storer writes a consumer's batches in order and commits their offsets,
-// only after they are stored. It owns the uncommitted offsets.
+// storer writes a consumer's batches in order through its open insert,
+// ends the insert, and only then commits the batches' offsets. It owns the
+// uncommitted offsets and the batches it holds.
 type storer struct {
 	c   *Consumer
-	r   *kafka.Reader
+	f   *fetcher
 	lag *lagTracker
-	// uncommitted holds, per partition, the last stored message whose
-	// offset is not committed yet. A failed commit is retried on every
+	ins Inserter
+	// held are the batches written into the open insert, in order; heldLen
+	// counts their records, opened is when the first was written, added
+	// when the last was.
+	held    []pending
+	heldLen int
+	opened  time.Time
+	added   time.Time
+	// uncommitted holds, per partition, the offset of the last stored
+	// message not committed yet. A failed commit is retried on every
 	// tick: with no new messages it would otherwise never be committed,
 	// the group's lag would never reach zero, and live detection, which
 	// waits for the context topics to be committed, would stall.
-	uncommitted    map[int]kafka.Message
+	uncommitted    map[int]int64
 	commitFailures int
 	clean          bool // every batch handed over was stored and committed
 }
 
-// run stores and commits each batch from work, handing it back through
-// free, until work is closed or ctx ends.
+// run stores and commits the batches from work, handing each back through
+// free once stored, until work is closed or ctx ends. An insert is ended
+// when a batch comes that reaches the end of its partitions or none comes
+// for a FlushInterval (the consumer has caught up), when it holds
+// InsertRows records and when it is InsertAge old: a live stream is stored
+// as soon as it arrives, a backlog in large inserts even when the machine
+// is slow.
 func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *schemas.Batch) {
 	tick := time.NewTicker(s.c.cfg.FlushInterval)
 	defer tick.Stop()
+	defer s.ins.Abort()
 	s.clean = true
 	for {
 		select {
 		case p, ok := <-work:
 			if !ok {
+				if !s.flush(ctx, free) {
+					s.clean = false
+					return
+				}
 				s.commit(ctx)
 				s.clean = s.clean && len(s.uncommitted) == 0
 				return
 			}
-			if !s.c.store(ctx, p.b) {
+			if !s.add(ctx, p, free) {
 				s.clean = false
 				return
 			}
-			for part, m := range p.last {
-				if u, ok := s.uncommitted[part]; !ok || m.Offset > u.Offset {
-					s.uncommitted[part] = m
+			if p.caughtUp || s.heldLen >= s.c.cfg.InsertRows || time.Since(s.opened) >= s.c.cfg.InsertAge {
+				if !s.flush(ctx, free) {
+					s.clean = false
+					return
 				}
 			}
-			p.b.Reset()
-			free <- p.b
 			s.commit(ctx)
 		case <-tick.C:
+			idle := time.Since(s.added) >= s.c.cfg.FlushInterval
+			if len(s.held) > 0 && (idle || time.Since(s.opened) >= s.c.cfg.InsertAge) && !s.flush(ctx, free) {
+				s.clean = false
+				return
+			}
 			s.commit(ctx)
 		case <-ctx.Done():
 			s.clean = false
@@ -357,16 +415,109 @@ func (s *storer) run(ctx context.Context, work <-chan pending, free chan<- *sche
 	}
 }
 
+// add writes p into the open insert and holds it. After a failure it
+// writes everything held again, and ends the insert, until that succeeds;
+// it reports false only when ctx ends first.
+func (s *storer) add(ctx context.Context, p pending, free chan<- *schemas.Batch) bool {
+	s.added = time.Now()
+	if len(s.held) == 0 {
+		s.opened = s.added
+	}
+	s.held = append(s.held, p)
+	s.heldLen += p.b.Len()
+	if err := s.c.write(ctx, s.ins, p.b); err != nil {
+		if !s.resend(ctx, err) {
+			return false
+		}
+		s.settle(free)
+	}
+	return true
+}
+
+// flush ends the open insert, and so stores what is held (resending it
+// after a failure); it reports false only when ctx ends first.
+func (s *storer) flush(ctx context.Context, free chan<- *schemas.Batch) bool {
+	if len(s.held) == 0 {
+		return true
+	}
+	if err := s.ins.Flush(ctx); err != nil && !s.resend(ctx, err) {
+		return false
+	}
+	s.c.log.Debug("insert ended", zap.Int("records", s.heldLen), zap.Int("batches", len(s.held)),
+		zap.Duration("open", time.Since(s.opened)))
+	s.settle(free)
+	return true
+}
+
+// resend retries, with back-off, writing every held batch into a new
+// insert and ending it, until that succeeds or ctx ends.
+func (s *storer) resend(ctx context.Context, err error) bool {
+	delay := s.c.cfg.MinBackoff
+	for {
+		s.ins.Abort()
+		reason := err.Error()
+		s.c.storeErr.Store(&reason)
+		s.c.healthy.Store(false)
+		insertErrors.WithLabelValues(string(s.c.cfg.Stream)).Inc()
+		s.c.log.Warn("cannot store batch; retrying without committing", zap.Int("records", s.heldLen),
+			zap.Duration("backoff", delay), zap.Error(err))
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(delay):
+		}
+		if delay *= 2; delay > s.c.cfg.MaxBackoff {
+			delay = s.c.cfg.MaxBackoff
+		}
+		err = nil
+		for _, p := range s.held {
+			if err = s.c.write(ctx, s.ins, p.b); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			if err = s.ins.Flush(ctx); err == nil {
+				return true
+			}
+		}
+	}
+}
+
+// settle marks the held batches stored: counts them, calls the hook, notes
+// their offsets for commit and hands them back.
+func (s *storer) settle(free chan<- *schemas.Batch) {
+	c := s.c
+	c.healthy.Store(true)
+	took := time.Since(s.opened)
+	for _, p := range s.held {
+		observeInsert(c.cfg.Stream, p.b, took)
+		c.stored.Add(int64(p.b.Len() - len(p.b.Rejects)))
+		if c.hook != nil {
+			c.hook(p.b)
+		}
+		for part, o := range p.last {
+			if u, ok := s.uncommitted[part]; !ok || o > u {
+				s.uncommitted[part] = o
+			}
+		}
+		p.b.Reset()
+		free <- p.b
+	}
+	clear(s.held)
+	s.held, s.heldLen = s.held[:0], 0
+}
+
 // commit commits the stored offsets not committed yet.
 func (s *storer) commit(ctx context.Context) {
 	if len(s.uncommitted) == 0 {
 		return
 	}
-	offs := make([]kafka.Message, 0, len(s.uncommitted))
-	for _, m := range s.uncommitted {
-		offs = append(offs, kafka.Message{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+	next := make(map[int]int64, len(s.uncommitted))
+	for p, o := range s.uncommitted {
+		next[p] = o + 1 // Kafka's committed offset is the next to read
 	}
-	if err := s.r.CommitMessages(ctx, offs...); err != nil {
+	done, err := s.f.commit(next)
+	if err != nil {
 		// The records are stored; redelivering them changes nothing, so a
 		// failed commit is retried, not fatal. After a rebalance the
 		// partition's new owner redelivers and commits instead.
@@ -380,53 +531,30 @@ func (s *storer) commit(ctx context.Context) {
 		}
 		return
 	}
-	s.c.commits.Add(1)
-	for _, m := range offs {
-		s.lag.committed(m.Partition, m.Offset)
+	if len(done) > 0 {
+		s.c.commits.Add(1)
+		s.c.log.Debug("committed", zap.Any("offsets", done))
 	}
+	for p := range done {
+		s.lag.committed(p, s.uncommitted[p])
+	}
+	// Partitions no longer ours were left to their new owner.
 	clear(s.uncommitted)
 	s.commitFailures = 0
 }
 
-// store writes b, retrying with backoff until it succeeds or ctx ends, then
-// publishes its rejects. It reports whether b is stored.
-func (c *Consumer) store(ctx context.Context, b *schemas.Batch) bool {
-	delay := c.cfg.MinBackoff
-	for {
-		start := time.Now()
-		// The rejects go to their topic while the batch is written: a
-		// round trip to the broker need not wait for one to ClickHouse.
-		var published chan error
-		if c.rejects != nil && len(b.Rejects) > 0 {
-			published = make(chan error, 1)
-			go func() { published <- c.rejects.PublishRejects(ctx, b.Rejects) }()
-		}
-		err := c.w.WriteBatch(ctx, b)
-		if published != nil {
-			err = errors.Join(err, <-published)
-		}
-		if err == nil {
-			observeInsert(c.cfg.Stream, b, time.Since(start))
-			c.healthy.Store(true)
-			c.stored.Add(int64(b.Len() - len(b.Rejects)))
-			if c.hook != nil {
-				c.hook(b)
-			}
-			return true
-		}
-		reason := err.Error()
-		c.storeErr.Store(&reason)
-		c.healthy.Store(false)
-		insertErrors.WithLabelValues(string(c.cfg.Stream)).Inc()
-		c.log.Warn("cannot store batch; retrying without committing", zap.Int("records", b.Len()),
-			zap.Duration("backoff", delay), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(delay):
-		}
-		if delay *= 2; delay > c.cfg.MaxBackoff {
-			delay = c.cfg.MaxBackoff
-		}
+// write stamps b and sends it into ins, publishing its rejects meanwhile:
+// a round trip to the broker need not wait for one to ClickHouse.
+func (c *Consumer) write(ctx context.Context, ins Inserter, b *schemas.Batch) error {
+	stamp(b)
+	var published chan error
+	if c.rejects != nil && len(b.Rejects) > 0 {
+		published = make(chan error, 1)
+		go func() { published <- c.rejects.PublishRejects(ctx, b.Rejects) }()
 	}
+	err := ins.Write(ctx, b)
+	if published != nil {
+		err = errors.Join(err, <-published)
+	}
+	return err
 }

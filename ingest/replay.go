@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -23,14 +24,61 @@ type Writer interface {
 // BatchHook is called with every batch after it has been stored.
 type BatchHook func(b *schemas.Batch)
 
+// An Inserter writes batches through an insert it keeps open across them
+// (store.Inserter): Write sends a batch, and only once Flush returns nil is
+// everything sent since the last Flush stored. After an error nothing sent
+// since the last Flush can be taken as stored.
+type Inserter interface {
+	Write(ctx context.Context, b *schemas.Batch) error
+	// Rows returns how many readings were sent since the last Flush.
+	Rows() int
+	Flush(ctx context.Context) error
+	// Abort drops the open insert; safe to call at any time.
+	Abort()
+}
+
+// batchInserter is the Inserter of a plain Writer: each Write stores its
+// batch at once.
+type batchInserter struct{ w Writer }
+
+func (b batchInserter) Write(ctx context.Context, bt *schemas.Batch) error {
+	return b.w.WriteBatch(ctx, bt)
+}
+func (batchInserter) Rows() int                   { return 0 }
+func (batchInserter) Flush(context.Context) error { return nil }
+func (batchInserter) Abort()                      {}
+
+// inserter returns an Inserter from open, or one over w when open is nil.
+func inserter(open func() Inserter, w Writer) Inserter {
+	if open != nil {
+		return open()
+	}
+	return batchInserter{w}
+}
+
 // ReplayConfig configures a replay. Zero values take the defaults named.
 type ReplayConfig struct {
 	Dir       string
-	BatchSize int // records per insert; default 100,000
+	BatchSize int // records per batch, a block of an insert; default 100,000
 	MaxLine   int // bytes per line; default schemas.DefaultMaxMessageBytes
+	// NewInserter, if set, opens an insert kept across batches
+	// (store.Store.Inserter), ended every InsertRows readings; nil: every
+	// batch is stored with one WriteBatch.
+	NewInserter func() Inserter
+	InsertRows  int // default 1,000,000
+	// Inserts is how many inserts run at once, each with a writer of its
+	// own: ClickHouse works on one insert in one thread. Default 2; 1 with
+	// a hook.
+	Inserts int
 	// Progress, if set, is called about twice a second with bytes read so
 	// far and in total.
 	Progress func(done, total int64, rows int64)
+	// Tap, if set, is shown every batch, stamped, once a writer has sent it
+	// into its insert: from the writers' goroutines at once, in no set
+	// order, before the insert ends. It must not keep the batch. What it
+	// saw is stored only if Replay returns no error. Unlike a hook it keeps
+	// the inserts as they are.
+	Tap BatchHook
 }
 
 // Validate checks the configuration and fills defaults.
@@ -43,6 +91,12 @@ func (c *ReplayConfig) Validate() error {
 	}
 	if c.MaxLine <= 0 {
 		c.MaxLine = schemas.DefaultMaxMessageBytes
+	}
+	if c.InsertRows <= 0 {
+		c.InsertRows = 1_000_000
+	}
+	if c.Inserts <= 0 {
+		c.Inserts = 2
 	}
 	return nil
 }
@@ -84,8 +138,11 @@ type DetectionSummary struct {
 }
 
 // Replay loads the replay files of cfg.Dir through the same decode and
-// validation path as the Kafka consumers, writing batches with w. Decoding
-// and writing overlap: one batch is written while the next is decoded.
+// validation path as the Kafka consumers, writing batches with w (or
+// through cfg.NewInserter). Decoding and writing overlap: cfg.Inserts
+// batches are written while the next is decoded. With a hook, every batch
+// is stored on its own and in order, since the hook must see stored
+// batches only.
 func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log *zap.Logger) (ReplaySummary, error) {
 	var sum ReplaySummary
 	if err := cfg.Validate(); err != nil {
@@ -106,31 +163,55 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 	start := time.Now()
 	var done, rows atomic.Int64
 
-	// The writer goroutine stores full batches in order; the decoder hands
-	// them over through full and takes emptied ones back from free.
+	// Writers store full batches, each through inserts of its own; the
+	// decoder stamps the batches in order, hands them over through full and
+	// takes emptied ones back from free. Versions, not the order of the
+	// inserts, decide which delivery of a key wins.
+	writers := cfg.Inserts
+	if hook != nil {
+		writers = 1 // the hook sees the batches in order
+	}
 	full := make(chan *schemas.Batch, 1)
-	free := make(chan *schemas.Batch, 2)
-	free <- &schemas.Batch{}
-	free <- &schemas.Batch{}
-	werr := make(chan error, 1)
+	free := make(chan *schemas.Batch, writers+1)
+	for range writers + 1 {
+		free <- &schemas.Batch{}
+	}
+	werr := make(chan error, writers)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go func() {
-		var err error
-		for b := range full {
-			if err == nil {
-				if err = w.WriteBatch(wctx, b); err == nil && hook != nil {
-					hook(b)
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ins := inserter(cfg.NewInserter, w)
+			defer ins.Abort()
+			var err error
+			for b := range full {
+				if err == nil {
+					err = ins.Write(wctx, b)
+					if err == nil && cfg.Tap != nil {
+						cfg.Tap(b)
+					}
+					if err == nil && (hook != nil || ins.Rows() >= cfg.InsertRows) {
+						err = ins.Flush(wctx)
+					}
+					if err == nil && hook != nil {
+						hook(b)
+					}
+					if err != nil {
+						cancel()
+					}
 				}
-				if err != nil {
-					cancel()
-				}
+				b.Reset()
+				free <- b
 			}
-			b.Reset()
-			free <- b
-		}
-		werr <- err
-	}()
+			if err == nil {
+				err = ins.Flush(wctx)
+			}
+			werr <- err
+		}()
+	}
 
 	stopProgress := make(chan struct{})
 	if cfg.Progress != nil {
@@ -171,10 +252,18 @@ func Replay(ctx context.Context, cfg ReplayConfig, w Writer, hook BatchHook, log
 		log.Debug("replayed file", zap.String("file", f.Path), zap.Int64("rows", n))
 	}
 	if readErr == nil && b.Len() > 0 {
+		stamp(b)
 		full <- b
 	}
 	close(full)
-	err = <-werr
+	wg.Wait()
+	close(werr)
+	for e := range werr {
+		// The first writer to fail cancels the others: its error is the one.
+		if e != nil && (err == nil || errors.Is(err, context.Canceled)) {
+			err = e
+		}
+	}
 	close(stopProgress)
 	if cfg.Progress != nil {
 		cfg.Progress(done.Load(), total, rows.Load())
@@ -223,6 +312,7 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 		}
 	}()
 	var csvDec *schemas.CSVDecoder
+	var fast *readingLine
 	var cells []string
 	var n int64
 	var c *lineChunk
@@ -265,6 +355,9 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			if err != nil {
 				return n, fmt.Errorf("%s: bad header: %w", f.Path, err)
 			}
+			if f.Stream == schemas.Readings {
+				fast = newReadingLine(csvDec)
+			}
 			continue
 		}
 		if len(line) == 0 && !tooLong {
@@ -279,15 +372,13 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			// line is the head of it; the feed hashed the whole.
 			cur.Rejects = append(cur.Rejects, newReject(f.Stream, src, line, int64(size), rl.digest,
 				&schemas.FieldError{Rule: schemas.RuleSize, Reason: fmt.Sprintf("line of %d bytes is longer than the %d-byte limit", size, dec.max())}))
+		case fast != nil && fast.decode(line, cur):
+			// The fast path took it.
 		case f.CSV:
 			var cerr error
 			cells, cerr = splitCSV(line, cells)
 			if cerr == nil {
-				k := cur.Count(f.Stream)
 				cerr = csvDec.Decode(cells, cur)
-				if cerr == nil {
-					stamp(cur, f.Stream, k)
-				}
 			} else {
 				cerr = &schemas.FieldError{Rule: schemas.RuleSyntax, Reason: cerr.Error()}
 			}
@@ -318,6 +409,7 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			}
 		}
 		if cur.Len() >= batchSize {
+			stamp(cur)
 			select {
 			case full <- cur:
 			case <-ctx.Done():

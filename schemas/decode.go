@@ -291,12 +291,35 @@ func jsonInteger(field string, raw []byte, parse func([]byte) (int32, error)) (i
 // buildReading checks the decoded fields of a reading, nil where absent,
 // and builds it.
 func buildReading(meterID, ts *string, kwh *float64, intervalS *int32) (Reading, error) {
-	var f fields
-	r := Reading{
-		MeterID: f.str("meter_id", meterID, true),
-		TS:      f.time("ts", ts, true),
-		KWh:     f.num("kwh", kwh, true),
+	var t parsedTime
+	if ts != nil {
+		t.present = true
+		t.t, t.err = ParseTime("ts", *ts)
 	}
+	return readingOf(meterID, t, kwh, intervalS)
+}
+
+// parsedTime is a timestamp field already parsed: absent, or its time or
+// its error.
+type parsedTime struct {
+	present bool
+	t       time.Time
+	err     error
+}
+
+// readingOf is buildReading with ts parsed, checking the fields in the same
+// order.
+func readingOf(meterID *string, ts parsedTime, kwh *float64, intervalS *int32) (Reading, error) {
+	var f fields
+	r := Reading{MeterID: f.str("meter_id", meterID, true)}
+	switch {
+	case !ts.present && f.err == nil:
+		f.err = fieldErr("ts", RuleMissing, "required field is missing")
+	case ts.err != nil && f.err == nil:
+		f.err = ts.err
+	}
+	r.TS = ts.t
+	r.KWh = f.num("kwh", kwh, true)
 	if intervalS != nil {
 		r.IntervalS = *intervalS
 		if r.IntervalS == 0 && f.err == nil {
@@ -368,6 +391,17 @@ func NewCSVDecoder(s Stream, header []string) (*CSVDecoder, error) {
 	}
 	return d, nil
 }
+
+// Column returns the index of the named column in the header, or -1.
+func (d *CSVDecoder) Column(name string) int {
+	if i, ok := d.col[name]; ok {
+		return i
+	}
+	return -1
+}
+
+// Columns returns how many columns the header names.
+func (d *CSVDecoder) Columns() int { return len(d.col) }
 
 type csvRow struct {
 	row []string

@@ -18,10 +18,11 @@ import "strconv"
 // checks that both paths agree on every input.
 func scanReading(data []byte) (r Reading, ok bool, err error) {
 	var (
-		meterID, ts string
-		kwh         float64
-		interval    int32
-		has         [4]bool
+		meterID  string
+		ts       parsedTime
+		kwh      float64
+		interval int32
+		has      [3]bool // meter_id, kwh, interval_s (ts says itself)
 	)
 	s := scanner{data: data}
 	if !s.byte('{') {
@@ -41,25 +42,36 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 				}
 				if key[0] == 'm' {
 					meterID, has[0] = string(v), true
+				} else if t, ok := FastTime(v); ok {
+					ts = parsedTime{present: true, t: t}
 				} else {
-					ts, has[1] = string(v), true
+					ts.present = true
+					ts.t, ts.err = ParseTime("ts", string(v))
 				}
 			case "kwh":
 				lit := s.number()
-				v, perr := strconv.ParseFloat(string(lit), 64)
-				if len(lit) == 0 || perr != nil {
-					return r, false, nil
+				v, ok := FastDecimal(lit)
+				if !ok {
+					var perr error
+					v, perr = strconv.ParseFloat(string(lit), 64)
+					if len(lit) == 0 || perr != nil {
+						return r, false, nil
+					}
 				}
-				kwh, has[2] = v, true
+				kwh, has[1] = v, true
 			case "interval_s":
 				// 900, 900.0 and 9e2 alike; a fraction or an overflow
 				// is left to encoding/json's path to reject.
 				lit := s.number()
-				v, kind := parseInteger(lit)
-				if len(lit) == 0 || kind != intOK {
-					return r, false, nil
+				v, ok := FastUint31(lit)
+				if !ok {
+					var kind integerKind
+					v, kind = parseInteger(lit)
+					if len(lit) == 0 || kind != intOK {
+						return r, false, nil
+					}
 				}
-				interval, has[3] = v, true
+				interval, has[2] = v, true
 			default:
 				return r, false, nil
 			}
@@ -76,7 +88,7 @@ func scanReading(data []byte) (r Reading, ok bool, err error) {
 	if s.i != len(s.data) {
 		return r, false, nil
 	}
-	r, err = buildReading(opt(meterID, has[0]), opt(ts, has[1]), opt(kwh, has[2]), opt(interval, has[3]))
+	r, err = readingOf(opt(meterID, has[0]), ts, opt(kwh, has[1]), opt(interval, has[2]))
 	return r, true, err
 }
 

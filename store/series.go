@@ -161,3 +161,27 @@ func (s *Store) Watermark(ctx context.Context, latest time.Time) (time.Time, err
 	}
 	return wm.UTC(), nil
 }
+
+// HasReadings reports whether any reading is stored, reading one row at
+// most.
+func (s *Store) HasReadings(ctx context.Context) (bool, error) {
+	rows, err := s.conn.Query(ctx, "SELECT 1 FROM "+s.db+".readings LIMIT 1")
+	if err != nil {
+		return false, fmt.Errorf("cannot read readings: %w", err)
+	}
+	defer rows.Close()
+	found := rows.Next()
+	return found, rows.Err()
+}
+
+// ReadingRows returns how many reading rows are stored, before
+// ReplacingMergeTree has dropped the older versions of a key (its merges
+// do that in their own time): at least the number of distinct readings, at
+// most the number inserted.
+func (s *Store) ReadingRows(ctx context.Context) (uint64, error) {
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.db+".readings").Scan(&n); err != nil {
+		return 0, fmt.Errorf("cannot count readings: %w", err)
+	}
+	return n, nil
+}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"github.com/rigwatch/rigwatch/schemas"
 )
 
@@ -14,6 +16,25 @@ import (
 // failure, a redelivery) changes no query result, since every table collapses
 // versions of a key.
 func (s *Store) WriteBatch(ctx context.Context, b *schemas.Batch) error {
+	if err := s.writeRecords(ctx, b); err != nil {
+		return err
+	}
+	if len(b.Readings) > 0 {
+		w := s.Inserter()
+		defer w.Abort()
+		if err := w.writeReadings(ctx, b.Readings); err != nil {
+			return err
+		}
+		if err := w.Flush(ctx); err != nil {
+			return err
+		}
+	}
+	return s.writeRejects(ctx, b)
+}
+
+// writeRecords inserts b's registry records and purchases, one INSERT per
+// table.
+func (s *Store) writeRecords(ctx context.Context, b *schemas.Batch) error {
 	if len(b.Licenses) > 0 {
 		if err := s.insert(ctx, "licenses", "license_id, operator_id, operator_name, status, valid_from, valid_to, licensed_capacity_kw, updated_at, deleted, version", len(b.Licenses), func(i int) []any {
 			l := &b.Licenses[i]
@@ -46,11 +67,11 @@ func (s *Store) WriteBatch(ctx context.Context, b *schemas.Batch) error {
 			return err
 		}
 	}
-	if len(b.Readings) > 0 {
-		if err := s.insertReadings(ctx, b.Readings); err != nil {
-			return err
-		}
-	}
+	return nil
+}
+
+// writeRejects inserts b's rejects.
+func (s *Store) writeRejects(ctx context.Context, b *schemas.Batch) error {
 	if len(b.Rejects) > 0 {
 		if err := s.insert(ctx, "rejects", "stream, source, partition, offset, line, field, rule, reason, raw, raw_size, raw_sha256, received_at", len(b.Rejects), func(i int) []any {
 			r := &b.Rejects[i]
@@ -86,29 +107,115 @@ func (s *Store) insert(ctx context.Context, table, cols string, n int, row func(
 	return nil
 }
 
-// insertReadings appends column by column: the hot path of ingest.
-func (s *Store) insertReadings(ctx context.Context, rs []schemas.Reading) error {
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+".readings (meter_id, ts, kwh, interval_s, version)")
+// readingsTable is where readings go, and readingColumns their columns in
+// the order Inserter appends them.
+const (
+	readingsTable  = "readings"
+	readingColumns = "meter_id, ts, kwh, interval_s, version"
+)
+
+// Inserter writes batches through an INSERT it keeps open across them:
+// each batch's readings go as one block of the open INSERT, and ClickHouse
+// squashes the blocks of one INSERT into parts of up to a million rows
+// (min_insert_block_size_rows), where an INSERT per batch makes a part per
+// batch for the server to merge later. A batch's other records, rare and
+// small, are inserted at once. What Write sent is stored once Flush returns
+// nil, and not before; after an error nothing sent since the last Flush can
+// be taken as stored. An Inserter is not safe for concurrent use; a Store
+// hands out any number.
+type Inserter struct {
+	s     *Store
+	batch driver.Batch // the open readings INSERT; nil when none
+	rows  int          // readings sent into it
+	// Column buffers, reused from block to block.
+	ids []string
+	ts  []time.Time
+	kwh []float64
+	iv  []uint32
+	ver []uint64
+}
+
+// Inserter returns a new Inserter writing to s.
+func (s *Store) Inserter() *Inserter { return &Inserter{s: s} }
+
+// Write sends b: its readings as a block of the open INSERT (opening one
+// when none is), its other records and rejects as INSERTs of their own. On
+// error the open INSERT is dropped.
+func (w *Inserter) Write(ctx context.Context, b *schemas.Batch) error {
+	if err := w.s.writeRecords(ctx, b); err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.writeReadings(ctx, b.Readings); err != nil {
+		return err
+	}
+	if err := w.s.writeRejects(ctx, b); err != nil {
+		w.Abort()
+		return err
+	}
+	return nil
+}
+
+// Rows returns how many readings were sent since the last Flush.
+func (w *Inserter) Rows() int { return w.rows }
+
+// Flush ends the open INSERT: when it returns nil, every reading sent since
+// the last Flush is stored.
+func (w *Inserter) Flush(ctx context.Context) error {
+	if w.batch == nil {
+		return nil
+	}
+	n := w.rows
+	err := w.batch.Send() // the block is empty: this ends the INSERT
+	w.batch, w.rows = nil, 0
 	if err != nil {
-		return fmt.Errorf("cannot prepare insert of %d readings: %w", len(rs), err)
+		return fmt.Errorf("cannot insert %d readings: %w", n, err)
 	}
-	defer batch.Abort()
-	ids := make([]string, len(rs))
-	ts := make([]time.Time, len(rs))
-	kwh := make([]float64, len(rs))
-	iv := make([]uint32, len(rs))
-	ver := make([]uint64, len(rs))
+	return nil
+}
+
+// Abort drops the open INSERT, if any, closing its connection. Safe to
+// call at any time.
+func (w *Inserter) Abort() {
+	if w.batch != nil {
+		_ = w.batch.Abort()
+		w.batch, w.rows = nil, 0
+	}
+}
+
+// writeReadings sends rs as one block of the open INSERT, column by
+// column: the hot path of ingest.
+func (w *Inserter) writeReadings(ctx context.Context, rs []schemas.Reading) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	if w.batch == nil {
+		batch, err := w.s.conn.PrepareBatch(ctx, "INSERT INTO "+w.s.db+"."+readingsTable+" ("+readingColumns+")")
+		if err != nil {
+			return fmt.Errorf("cannot prepare insert of readings: %w", err)
+		}
+		w.batch = batch
+	}
+	w.ids, w.ts, w.kwh, w.iv, w.ver = w.ids[:0], w.ts[:0], w.kwh[:0], w.iv[:0], w.ver[:0]
 	for i := range rs {
-		ids[i], ts[i], kwh[i], iv[i], ver[i] = rs[i].MeterID, rs[i].TS, rs[i].KWh, uint32(rs[i].IntervalS), rs[i].Version
+		r := &rs[i]
+		w.ids = append(w.ids, r.MeterID)
+		w.ts = append(w.ts, r.TS)
+		w.kwh = append(w.kwh, r.KWh)
+		w.iv = append(w.iv, uint32(r.IntervalS))
+		w.ver = append(w.ver, r.Version)
 	}
-	for i, col := range []any{ids, ts, kwh, iv, ver} {
-		if err := batch.Column(i).Append(col); err != nil {
+	for i, col := range []any{w.ids, w.ts, w.kwh, w.iv, w.ver} {
+		if err := w.batch.Column(i).Append(col); err != nil {
+			w.Abort()
 			return fmt.Errorf("cannot append readings column %d: %w", i, err)
 		}
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("cannot insert %d readings: %w", len(rs), err)
+	if err := w.batch.Flush(); err != nil {
+		w.Abort()
+		return fmt.Errorf("cannot send %d readings: %w", len(rs), err)
 	}
+	w.rows += len(rs)
 	return nil
 }
 

@@ -67,10 +67,11 @@ func newEngine(ctx context.Context, rt *runtime) (*detect.Engine, *registry.Inde
 	return eng, reg, err
 }
 
-// evaluate runs the engine over (from, to] and hands its findings to sink.
-func evaluate(ctx context.Context, eng *detect.Engine, st *store.Store, sink *notify.Sink, from, to time.Time) error {
+// evaluate runs the engine over (from, to] of src and hands its findings
+// to sink.
+func evaluate(ctx context.Context, eng *detect.Engine, src detect.Series, st *store.Store, sink *notify.Sink, from, to time.Time) error {
 	start := time.Now()
-	alerts, err := eng.Evaluate(ctx, storeSeries{st}, from, to)
+	alerts, err := eng.Evaluate(ctx, src, from, to)
 	evalSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return fmt.Errorf("cannot evaluate %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)

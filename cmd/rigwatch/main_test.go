@@ -48,7 +48,7 @@ var (
 )
 
 // binary builds rigwatch once per test run, for tests that must kill it.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "rigwatch-bin-")

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/term"
 
+	"github.com/rigwatch/rigwatch/detect"
 	"github.com/rigwatch/rigwatch/ingest"
 	"github.com/rigwatch/rigwatch/notify"
 	"github.com/rigwatch/rigwatch/schemas"
@@ -24,6 +25,7 @@ import (
 func newReplayCmd(g *globalFlags) *cobra.Command {
 	var viaKafka, asJSON, noDetect bool
 	var alertsOut string
+	var memReadings int64
 	cmd := &cobra.Command{
 		Use:   "replay DIR",
 		Short: "Load a directory of replay files through the same validation and storage path",
@@ -45,11 +47,24 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			defer rt.close()
+			ctx := cmd.Context()
+			// Detection reads the replayed readings from memory when the
+			// store held none before and they fit memReadings.
+			var mem *replayed
+			if !viaKafka && !noDetect && memReadings > 0 {
+				has, err := rt.store.HasReadings(ctx)
+				if err != nil {
+					return err
+				}
+				if !has {
+					mem = newReplayed(memReadings)
+				}
+			}
 			var sum ingest.ReplaySummary
 			if viaKafka {
-				sum, err = replayViaKafka(cmd.Context(), rt, files)
+				sum, err = replayViaKafka(ctx, rt, files)
 			} else {
-				sum, err = replayFiles(cmd.Context(), rt, dir)
+				sum, err = replayFiles(ctx, rt, dir, mem)
 			}
 			if err != nil {
 				return err
@@ -57,7 +72,18 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 			if noDetect {
 				return printSummary(cmd.OutOrStdout(), sum, asJSON)
 			}
-			det, err := detectReplayed(cmd.Context(), rt, sum, alertsOut)
+			var src detect.Series = storeSeries{rt.store}
+			if mem != nil {
+				ms, err := mem.series(ctx, rt)
+				if err != nil {
+					return err
+				}
+				if ms != nil {
+					src = memSeries{ms, storeSeries{rt.store}}
+				}
+				rt.log.Debug("detection source", zap.Bool("in_memory", ms != nil))
+			}
+			det, err := detectReplayed(ctx, rt, sum, alertsOut, src)
 			if err != nil {
 				return err
 			}
@@ -69,11 +95,18 @@ func newReplayCmd(g *globalFlags) *cobra.Command {
 	cmd.Flags().BoolVar(&noDetect, "no-detect", false, "load only; do not run detection over the replayed period")
 	cmd.Flags().BoolVar(&viaKafka, "via-kafka", false, "produce the files into the topics and let the consumers load them")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the summary as JSON")
+	cmd.Flags().Int64Var(&memReadings, "detect-in-memory", 50_000_000,
+		"detection keeps up to this many replayed readings in memory (about 55 bytes each) instead of reading them back from ClickHouse; 0: always read back")
 	return cmd
 }
 
-func replayFiles(ctx context.Context, rt *runtime, dir string) (ingest.ReplaySummary, error) {
-	cfg := ingest.ReplayConfig{Dir: dir, BatchSize: rt.cfg.BatchSize, MaxLine: rt.cfg.MaxMessageBytes}
+// replayFiles replays dir; mem, if not nil, is shown every batch stored.
+func replayFiles(ctx context.Context, rt *runtime, dir string, mem *replayed) (ingest.ReplaySummary, error) {
+	cfg := ingest.ReplayConfig{Dir: dir, BatchSize: rt.cfg.BatchSize, MaxLine: rt.cfg.MaxMessageBytes,
+		NewInserter: func() ingest.Inserter { return rt.store.Inserter() }}
+	if mem != nil {
+		cfg.Tap = mem.tap
+	}
 	var bar *progressbar.ProgressBar
 	if term.IsTerminal(int(os.Stderr.Fd())) {
 		bar = progressbar.NewOptions64(-1,
@@ -166,9 +199,9 @@ func replayViaKafka(ctx context.Context, rt *runtime, files []ingest.File) (inge
 	return sum, nil
 }
 
-// detectReplayed runs the detector over the replayed period and writes the
-// alerts to the table, the topic (with a broker) and alertsOut.
-func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, alertsOut string) (ingest.DetectionSummary, error) {
+// detectReplayed runs the detector over the replayed period of src and
+// writes the alerts to the table, the topic (with a broker) and alertsOut.
+func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, alertsOut string, src detect.Series) (ingest.DetectionSummary, error) {
 	var det ingest.DetectionSummary
 	from, to := sum.From, sum.To
 	if from.IsZero() {
@@ -187,7 +220,7 @@ func detectReplayed(ctx context.Context, rt *runtime, sum ingest.ReplaySummary, 
 		defer sink.Topic.Close()
 	}
 	if !to.IsZero() {
-		if err := evaluate(ctx, eng, rt.store, sink, hourBefore(from.Add(-time.Second)), to); err != nil {
+		if err := evaluate(ctx, eng, src, rt.store, sink, hourBefore(from.Add(-time.Second)), to); err != nil {
 			return det, err
 		}
 		det.From, det.To = from, to

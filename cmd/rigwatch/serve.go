@@ -106,6 +106,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			MaxBatch:      rt.cfg.BatchSize,
 			FlushInterval: rt.cfg.FlushInterval,
 			MaxBytes:      rt.cfg.MaxMessageBytes,
+			NewInserter:   func() ingest.Inserter { return rt.store.Inserter() },
 		}, rt.store, rejects, markLate(rt.store, log, countUnknownMeters(reg.MeterAt, nil)), log)
 		if err != nil {
 			return err
