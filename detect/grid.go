@@ -198,7 +198,10 @@ func resize[T any](v []T, d, n int) []T {
 		clear(v[old:])
 		return v
 	}
-	out := make([]T, n, n+n/8+24)
+	// A little room to grow hour by hour without copying every time, but
+	// not a day's: at a million meters each spare hour of the grid's
+	// arrays costs 11 MB.
+	out := make([]T, n, n+n/16+4)
 	copy(out, v)
 	return out
 }
