@@ -59,7 +59,7 @@ func TestNationalRun(t *testing.T) {
 	}
 	peak := make(chan int64, 1)
 	stopWatch := make(chan struct{})
-	go func() { peak <- watchRSS(p.cmd.Process.Pid, stopWatch) }()
+	go func() { peak <- watchPeakRSS(p.cmd.Process.Pid, stopWatch) }()
 
 	// Stream as fast as the machine goes: the registry first, then the day.
 	str := &streamer{rt: &runtime{brokers: brokers, log: zap.NewNop()}, s: s, speed: 1e9, log: zap.NewNop()}
@@ -201,9 +201,9 @@ func TestNationalRun(t *testing.T) {
 	}
 }
 
-// watchRSS returns the peak resident set (kB) of process pid until stop
+// watchPeakRSS returns the peak resident set (kB) of process pid until stop
 // closes: the kernel's VmHWM, read once more at the end.
-func watchRSS(pid int, stop chan struct{}) int64 {
+func watchPeakRSS(pid int, stop chan struct{}) int64 {
 	read := func() int64 {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
