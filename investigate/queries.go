@@ -135,24 +135,11 @@ func setBalance(fr *FeederRank, head, metered float64) {
 	}
 }
 
-// balanceOf is a feeder's balance from the sums of its stored hours;
-// its meters are those registered on it (ms), the reporting ones those
-// with readings in the hours.
-func (q *Queries) balanceOf(fid string, ms []schemas.Meter, t store.FeederTotal) FeederRank {
-	fr := FeederRank{FeederID: fid}
-	for _, m := range ms {
-		if fr.Oblast == "" {
-			fr.Oblast = m.Oblast
-		}
-		if m.Role == schemas.RoleFeederHead {
-			fr.HeadMeters++
-			if fr.Class == "" {
-				fr.Class = m.Class
-			}
-			continue
-		}
-		fr.Meters++
-	}
+// balanceOf is a feeder's balance from the sums of its stored hours and
+// its meters as the registry has them (sum); the reporting meters are
+// those with readings in the hours.
+func (q *Queries) balanceOf(fid string, sum registry.FeederSummary, t store.FeederTotal) FeederRank {
+	fr := FeederRank{FeederID: fid, HeadMeters: sum.HeadMeters, Meters: sum.Meters, Class: sum.Class, Oblast: sum.Oblast}
 	fr.Reporting = min(t.Meters, fr.Meters)
 	setBalance(&fr, t.HeadKWh, t.MetersKWh)
 	return fr
@@ -231,10 +218,15 @@ func (q *Queries) FeederRanking(ctx context.Context, from, to time.Time, top int
 	res := FeederRanking{From: from, To: to, TariffKZTPerKWh: q.TariffKZTPerKWh, Top: []FeederRank{}}
 	hours := to.Sub(from).Hours()
 	var all []FeederRank
-	for _, fid := range ix.Feeders() {
+	fids := ix.Feeders()
+	var sums map[string]registry.FeederSummary
+	if fts != nil {
+		sums = feederSummaries(ix, fids, to)
+	}
+	for _, fid := range fids {
 		var fr FeederRank
 		if fts != nil {
-			fr = q.balanceOf(fid, ix.FeederMeters(fid, to), fts[fid])
+			fr = q.balanceOf(fid, sums[fid], fts[fid])
 		} else {
 			fr = q.balance(fid, ix.FeederMeters(fid, to), totals)
 		}

@@ -341,3 +341,43 @@ func TestOperatorSites(t *testing.T) {
 		t.Errorf("an unknown operator's sites: %v", got)
 	}
 }
+
+// TestFeederSummaryAt: a feeder's summary (head and other meters counted,
+// the head's class, the oblast) equals what FeederMeters gives, at every
+// day of random meter histories that move meters between feeders, change
+// their roles and delete them.
+func TestFeederSummaryAt(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 9))
+	ix := newIndex(t)
+	feeders := []string{"F1", "F2", "F3"}
+	roles := []string{schemas.RoleFeederHead, schemas.RoleCustomer, schemas.RoleCustomer, schemas.RoleSite}
+	for i := range 400 {
+		m := schemas.Meter{MeterID: fmt.Sprintf("M%02d", rng.IntN(60)), FeederID: feeders[rng.IntN(3)], Role: roles[rng.IntN(4)],
+			Class: []string{"", "residential", "industrial"}[rng.IntN(3)], Oblast: []string{"", "East Kazakhstan", "Almaty"}[rng.IntN(3)],
+			UpdatedAt: day(rng.IntN(30)), Meta: schemas.Meta{Version: uint64(i + 1), Deleted: rng.IntN(10) == 0}}
+		if err := ix.ApplyMeter(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for d := -1; d < 32; d++ {
+		for _, f := range feeders {
+			var want FeederSummary
+			for _, m := range ix.FeederMeters(f, day(d)) {
+				if want.Oblast == "" {
+					want.Oblast = m.Oblast
+				}
+				if m.Role != schemas.RoleFeederHead {
+					want.Meters++
+					continue
+				}
+				want.HeadMeters++
+				if want.Class == "" {
+					want.Class = m.Class
+				}
+			}
+			if got := ix.FeederSummaryAt(f, day(d)); got != want {
+				t.Fatalf("feeder %s day %d: summary %+v, from its meters %+v", f, d, got, want)
+			}
+		}
+	}
+}

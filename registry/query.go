@@ -332,6 +332,49 @@ func (ix *Index) FeederMeters(feederID string, t time.Time) []schemas.Meter {
 	return ix.metersWhere(ix.feederMeters[f], nanos(t), func(v *meterVer) bool { return v.feeder == f })
 }
 
+// FeederSummary is what the feeder ranking needs of a feeder's meters at a
+// time, without building them: how many head meters and other meters it
+// has, the class of its first head meter that names one and the oblast of
+// its first meter that names one (by meter id).
+type FeederSummary struct {
+	HeadMeters, Meters int
+	Class, Oblast      string
+}
+
+// FeederSummaryAt returns feeder feederID's summary at t: what
+// FeederMeters would give, counted, at a fraction of the cost (the
+// national ranking walks 20,000 feeders and a million meters).
+func (ix *Index) FeederSummaryAt(feederID string, t time.Time) FeederSummary {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out FeederSummary
+	f, ok := ix.feeders.idx[feederID]
+	if !ok || int(f) >= len(ix.feederMeters) {
+		return out
+	}
+	at := nanos(t)
+	classOf, oblastOf := "", "" // the meter ids the class and the oblast came from
+	for _, m := range ix.feederMeters[f] {
+		v := ix.meterState(m, at)
+		if v == nil || v.feeder != f {
+			continue
+		}
+		id := ix.meterIDs.s[v.meter]
+		if o := ix.oblasts.s[v.oblast]; o != "" && (oblastOf == "" || id < oblastOf) {
+			oblastOf, out.Oblast = id, o
+		}
+		if ix.labels.s[v.role] != schemas.RoleFeederHead {
+			out.Meters++
+			continue
+		}
+		out.HeadMeters++
+		if c := ix.labels.s[v.class]; c != "" && (classOf == "" || id < classOf) {
+			classOf, out.Class = id, c
+		}
+	}
+	return out
+}
+
 // SiteMeters returns the meters linked to a site at t, ordered by meter id.
 func (ix *Index) SiteMeters(siteID string, t time.Time) []schemas.Meter {
 	ix.mu.RLock()
