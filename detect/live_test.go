@@ -83,25 +83,13 @@ func TestLiveRun(t *testing.T) {
 	src.AddPurchases(w.s.Purchases()...)
 	marks := &memMarks{}
 	state := &memState{}
-	merged := map[string]schemas.Alert{}
-	var order []string
+	var merged alertLog
 	ctx := context.Background()
 	var rows int64
 	newLive := func() (*Live, time.Time) {
 		l := &Live{Engine: w.engine(t), Source: src, Marks: marks, State: state, Every: time.Second, Lateness: 20 * time.Minute,
 			Emit: func(_ context.Context, _ time.Time, as []schemas.Alert) error {
-				for _, a := range as {
-					old, ok := merged[a.AlertID]
-					if !ok {
-						order = append(order, a.AlertID)
-					} else if old.DetectedAt.Before(a.DetectedAt) {
-						a.DetectedAt = old.DetectedAt
-					}
-					if a.Kind == schemas.KindRegistryViolation && ok {
-						a.WindowStart = minTime(a.WindowStart, old.WindowStart)
-					}
-					merged[a.AlertID] = a
-				}
+				merged.add(as)
 				return nil
 			}}
 		last, err := l.start(ctx)
@@ -138,10 +126,7 @@ func TestLiveRun(t *testing.T) {
 	if !last.Equal(w.s.End()) {
 		t.Fatalf("evaluated up to %s, want %s", last, w.s.End())
 	}
-	var live []schemas.Alert
-	for _, id := range order {
-		live = append(live, merged[id])
-	}
+	live := merged.list()
 	if sameAlerts(t, "live", whole, live) {
 		t.Logf("%d alerts alike live and in one evaluation", len(whole))
 	}

@@ -138,30 +138,15 @@ func TestStepwise(t *testing.T) {
 				return
 			}
 			live := w.engine(t)
-			merged := map[string]schemas.Alert{}
-			var order []string
+			var merged alertLog
 			for from := w.s.Start(); from.Before(w.s.End()); from = from.Add(tc.step) {
 				to := from.Add(tc.step)
 				if to.After(w.s.End()) {
 					to = w.s.End()
 				}
-				for _, a := range w.evaluate(t, live, from, to) {
-					old, ok := merged[a.AlertID]
-					if !ok {
-						order = append(order, a.AlertID)
-					} else if old.DetectedAt.Before(a.DetectedAt) {
-						a.DetectedAt = old.DetectedAt
-					}
-					if a.Kind == schemas.KindRegistryViolation && ok {
-						a.WindowStart = minTime(a.WindowStart, old.WindowStart)
-					}
-					merged[a.AlertID] = a
-				}
+				merged.add(w.evaluate(t, live, from, to))
 			}
-			var step []schemas.Alert
-			for _, id := range order {
-				step = append(step, merged[id])
-			}
+			step := merged.list()
 			if !sameAlerts(t, "stepwise", whole, step) {
 				return
 			}
@@ -233,4 +218,38 @@ func val(p *float64) float64 {
 func sameNum(a, b *float64) bool {
 	x, y := val(a), val(b)
 	return math.Abs(x-y) <= 0.1+1e-6*(math.Abs(x)+math.Abs(y))
+}
+
+// alertLog keeps the alerts of successive evaluations as the alerts table
+// does: one per id, the latest figures, the first detection time, and a
+// registry violation's earliest window start; in the order they first came.
+type alertLog struct {
+	by    map[string]schemas.Alert
+	order []string
+}
+
+func (l *alertLog) add(as []schemas.Alert) {
+	if l.by == nil {
+		l.by = map[string]schemas.Alert{}
+	}
+	for _, a := range as {
+		old, ok := l.by[a.AlertID]
+		if !ok {
+			l.order = append(l.order, a.AlertID)
+		} else if old.DetectedAt.Before(a.DetectedAt) {
+			a.DetectedAt = old.DetectedAt
+		}
+		if a.Kind == schemas.KindRegistryViolation && ok {
+			a.WindowStart = minTime(a.WindowStart, old.WindowStart)
+		}
+		l.by[a.AlertID] = a
+	}
+}
+
+func (l *alertLog) list() []schemas.Alert {
+	var out []schemas.Alert
+	for _, id := range l.order {
+		out = append(out, l.by[id])
+	}
+	return out
 }

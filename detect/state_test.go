@@ -258,8 +258,7 @@ func TestSnapshotFailover(t *testing.T) {
 		w := newWorld(t, cfg)
 		whole := w.evaluate(t, w.engine(t), w.s.Start(), w.s.End())
 		e := w.engine(t)
-		merged := map[string]schemas.Alert{}
-		var order []string
+		var merged alertLog
 		handovers := 0
 		for from := w.s.Start(); from.Before(w.s.End()); from = from.Add(time.Hour) {
 			if h := from.Sub(w.s.Start()) / time.Hour; h > 0 && h%53 == 0 {
@@ -276,23 +275,9 @@ func TestSnapshotFailover(t *testing.T) {
 				}
 				handovers++
 			}
-			for _, a := range w.evaluate(t, e, from, from.Add(time.Hour)) {
-				old, ok := merged[a.AlertID]
-				if !ok {
-					order = append(order, a.AlertID)
-				} else if old.DetectedAt.Before(a.DetectedAt) {
-					a.DetectedAt = old.DetectedAt
-				}
-				if a.Kind == schemas.KindRegistryViolation && ok {
-					a.WindowStart = minTime(a.WindowStart, old.WindowStart)
-				}
-				merged[a.AlertID] = a
-			}
+			merged.add(w.evaluate(t, e, from, from.Add(time.Hour)))
 		}
-		var live []schemas.Alert
-		for _, id := range order {
-			live = append(live, merged[id])
-		}
+		live := merged.list()
 		if sameAlerts(t, "after failovers", whole, live) {
 			t.Logf("%s: %d alerts alike after %d failovers", cfg.Preset, len(whole), handovers)
 		}
