@@ -109,3 +109,34 @@ func TestHours(t *testing.T) {
 		t.Fatalf("site hours %+v (%v), want %+v", ss, err, sh)
 	}
 }
+
+// TestReadingSpan: the span of readings comes from the parts' index, equal
+// to the table's own min and max, zero when there are none, and an error
+// when the table is not there (a detector must not take that for no data).
+func TestReadingSpan(t *testing.T) {
+	st := testenv.Store(t)
+	ctx := context.Background()
+	if from, to, err := st.ReadingSpan(ctx); err != nil || !from.IsZero() || !to.IsZero() {
+		t.Fatalf("empty store: %s..%s (%v)", from, to, err)
+	}
+	t0 := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	for _, ts := range [][]int{{1, 5}, {3, 9}} { // two inserts, two parts
+		b := &schemas.Batch{}
+		for _, i := range ts {
+			b.Readings = append(b.Readings, schemas.Reading{MeterID: "M1", TS: t0.Add(time.Duration(i) * 15 * time.Minute), KWh: 1, IntervalS: 900, Meta: schemas.Meta{Version: uint64(i)}})
+		}
+		if err := st.WriteBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from, to, err := st.ReadingSpan(ctx)
+	if err != nil || !from.Equal(t0.Add(15*time.Minute)) || !to.Equal(t0.Add(9*15*time.Minute)) {
+		t.Fatalf("span %s..%s (%v), want %s..%s", from, to, err, t0.Add(15*time.Minute), t0.Add(9*15*time.Minute))
+	}
+	if err := st.Conn().Exec(ctx, "RENAME TABLE "+st.Database()+".readings TO "+st.Database()+".readings_away"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.ReadingSpan(ctx); err == nil {
+		t.Error("no error with the readings table gone")
+	}
+}

@@ -120,6 +120,11 @@ func (s *Store) ReadingSpan(ctx context.Context) (from, to time.Time, err error)
 	var n uint64
 	err = s.conn.QueryRow(ctx, "SELECT sum(rows), min(min_time), max(max_time) FROM "+src+" WHERE database = ? AND table = ? AND active AND rows > 0",
 		s.db, table).Scan(&n, &from, &to)
+	if err == nil && n == 0 {
+		// No parts: the table is empty, or not there at all, which the
+		// parts cannot tell apart but the table can (cheaply, being empty).
+		err = s.conn.QueryRow(ctx, "SELECT count(), min(ts), max(ts) FROM "+s.db+".readings").Scan(&n, &from, &to)
+	}
 	if err != nil {
 		return from, to, fmt.Errorf("cannot read the span of readings: %w", err)
 	}
