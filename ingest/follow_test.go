@@ -175,16 +175,7 @@ func TestTailNotReadyWhileBrokerDown(t *testing.T) {
 	}
 }
 
-func waitUntil(d time.Duration, cond func() bool) bool {
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		if cond() {
-			return true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return cond()
-}
+var waitUntil = testenv.WaitFor
 
 func freePort(t *testing.T) int {
 	t.Helper()

@@ -19,6 +19,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/rigwatch/rigwatch/ingest"
+	"github.com/rigwatch/rigwatch/internal/testenv"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/store"
 )
@@ -154,16 +155,7 @@ func (p *proc) alive() bool {
 }
 
 // waitFor polls cond every 100ms until it holds or d passes.
-func waitFor(d time.Duration, cond func() bool) bool {
-	end := time.Now().Add(d)
-	for time.Now().Before(end) {
-		if cond() {
-			return true
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return cond()
-}
+var waitFor = testenv.WaitFor
 
 // caughtUp waits until the readings group has committed everything.
 func caughtUp(t *testing.T, ctx context.Context, brokers []string) {

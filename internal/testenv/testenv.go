@@ -183,3 +183,16 @@ func WriteRegistryCSV(t testing.TB, dir string, ls []schemas.License, rs []schem
 	write(schemas.Rigs, len(rs), func(i int) []string { return rs[i].CSVRow() })
 	write(schemas.Meters, len(ms), func(i int) []string { return ms[i].CSVRow() })
 }
+
+// WaitFor polls cond every 100 ms until it holds or d has passed, and
+// reports whether it held (asked once more at the end).
+func WaitFor(d time.Duration, cond func() bool) bool {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		if cond() {
+			return true
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return cond()
+}
