@@ -117,6 +117,19 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 		e.accounts = map[string]*account{}
 		e.st = newState()
 		evalFrom = first.Add(-e.cfg.Warmup)
+		// Nothing to replay before the data: a fleet whose readings begin
+		// within the warmup is evaluated from the hour before its first
+		// reading on, and its grid holds no day of empty hours.
+		if sp, ok := src.(spanner); ok {
+			dataFirst, _, err := sp.ReadingSpan(ctx)
+			if err != nil {
+				e.lastTo = time.Time{}
+				return nil, fmt.Errorf("cannot read where the readings start: %w", err)
+			}
+			if s := dataFirst.Add(-time.Second - time.Hour).Truncate(time.Hour).Add(time.Hour); !dataFirst.IsZero() && s.After(evalFrom) {
+				evalFrom = minTime(s, first)
+			}
+		}
 	}
 	e.lastTo = to
 	e.feederHours, e.siteHours = e.feederHours[:0], e.siteHours[:0]
@@ -199,7 +212,7 @@ type run struct {
 	g     *grid
 	from  time.Time
 	to    time.Time
-	meta  []schemas.Meter
+	meta  []meterInfo
 	known []bool
 	off   int64 // local offset, seconds
 	lookH int   // lookback in hours

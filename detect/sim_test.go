@@ -159,13 +159,6 @@ func TestStepwise(t *testing.T) {
 	}
 }
 
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
 func sameAlerts(t *testing.T, what string, want, got []schemas.Alert) bool {
 	t.Helper()
 	idx := map[string]schemas.Alert{}

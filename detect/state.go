@@ -41,7 +41,7 @@ type state struct {
 	// (count and a checksum of their indexes) the figures were derived with
 	regMeters, regRigs uint64
 	present            [2]int
-	meta               []schemas.Meter
+	meta               []meterInfo
 	known              []bool // known to the registry and present in the grid
 	// the registry's view of each meter (metaSet), valid for calls ending
 	// in [metaFrom, metaUntil)
@@ -56,6 +56,10 @@ type state struct {
 	peers map[string]peerProfile         // a class's peers, by class and day
 	caps  map[int32]map[int64]capDay     // a site's draw
 }
+
+// meterInfo is what the rules ask of a meter's registry record: kept for
+// every meter in the grid, so no more than that (a million meters).
+type meterInfo struct{ FeederID, SiteID, Role, Class, Oblast string }
 
 func newState() *state {
 	return &state{pending: map[string]map[int64]bool{}, dirtyAll: math.MaxInt64, dirtyMet: map[int32]int64{},
@@ -121,9 +125,10 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 		}
 	}
 	if st.g == nil {
-		// The grid starts a warmup before the readings do, if later than
+		// The grid starts the day before the readings do, if later than
 		// the lookback: a fleet whose data began yesterday needs no month
-		// of empty hours. It covers every day evaluated all the same.
+		// of empty hours. It covers every day evaluated all the same
+		// (Evaluate starts no earlier than the hour before the data).
 		if sp, ok := src.(spanner); ok {
 			first, _, err := sp.ReadingSpan(ctx)
 			if err != nil {
@@ -131,7 +136,7 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 			}
 			if !first.IsZero() {
 				eval := readFrom.Add(e.cfg.Lookback)
-				readFrom = maxTime(readFrom, e.dayStart(first.Add(-time.Second-time.Hour-e.cfg.Warmup)))
+				readFrom = maxTime(readFrom, e.dayStart(first.Add(-time.Second-time.Hour)))
 				if readFrom.After(eval) {
 					readFrom = eval
 				}
@@ -308,7 +313,9 @@ func (r *run) prepare(last time.Time) {
 		present[0]++
 		present[1] = present[1]*31 + i
 		if !st.metaSet[i] {
-			st.meta[i], st.regKnown[i] = e.reg.MeterAt(id, at)
+			var m schemas.Meter
+			m, st.regKnown[i] = e.reg.MeterAt(id, at)
+			st.meta[i] = meterInfo{FeederID: m.FeederID, SiteID: m.SiteID, Role: m.Role, Class: m.Class, Oblast: m.Oblast}
 			st.metaSet[i] = true
 		}
 		st.known[i] = st.regKnown[i]
@@ -411,6 +418,13 @@ func (r *run) prepare(last time.Time) {
 
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
 		return a
 	}
 	return b
