@@ -15,9 +15,9 @@ import (
 // and the hours at which it is normally near its daily low (idle).
 type baseline struct {
 	med  [48]float64 // by slot: weekday hours 0-23, weekend hours 24-47
-	nmed [48]int
+	nmed [48]uint16  // values behind each median (a lookback's days at most)
 	max  [24]float64
-	n    [24]int
+	n    [24]uint16
 	idle [24]bool
 	// shaped: its daily profile has a shape (its lowest hour under 70% of
 	// its highest), so idle hours mean something.
@@ -68,7 +68,7 @@ func (r *run) meterBaseline(mi int32, p kw, ds int, skip func(day int) bool) bas
 	}
 	var all [24]float64
 	for s := range bySlot {
-		b.nmed[s] = len(bySlot[s])
+		b.nmed[s] = uint16(len(bySlot[s]))
 		if b.nmed[s] > 0 {
 			b.med[s] = medianOf(bySlot[s])
 		}

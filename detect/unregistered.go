@@ -206,7 +206,7 @@ func (r *run) ownStep(b *baseline, p kw, h int, household bool) ([]string, bool)
 	// a business (most of its week). A business
 	// whose history has no daily shape (closed, or running round the
 	// clock) is judged on a whole day below.
-	minDays := 2
+	minDays := uint16(2)
 	if !household {
 		minDays = 5
 	}
@@ -245,7 +245,7 @@ func (r *run) ownStep(b *baseline, p kw, h int, household bool) ([]string, bool)
 	}
 	days := 0
 	for j := range 24 {
-		days = max(days, b.n[j])
+		days = max(days, int(b.n[j]))
 	}
 	why := []string{
 		fmt.Sprintf("a step of %.0f kW above its usual use for the hour and kind of day, %.0f kW above the most it drew at those hours on any of the previous %d days", stat.Mean(steps, nil), above/float64(K), days),
