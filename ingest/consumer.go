@@ -489,6 +489,10 @@ func (s *storer) settle(free chan<- *schemas.Batch) {
 	c := s.c
 	c.healthy.Store(true)
 	took := time.Since(s.opened)
+	// At the end of the stream the batches go back empty and new: a live
+	// trickle needs none of a backlog's arrays (the registry's streams
+	// would hold every record they loaded), and the collector takes them.
+	fresh := len(s.held) > 0 && s.held[len(s.held)-1].caughtUp
 	for _, p := range s.held {
 		observeInsert(c.cfg.Stream, p.b, took)
 		c.stored.Add(int64(p.b.Len() - len(p.b.Rejects)))
@@ -501,6 +505,9 @@ func (s *storer) settle(free chan<- *schemas.Batch) {
 			}
 		}
 		p.b.Reset()
+		if fresh {
+			p.b = &schemas.Batch{}
+		}
 		free <- p.b
 	}
 	clear(s.held)
