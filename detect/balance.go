@@ -110,9 +110,9 @@ func (r *run) balance(f *feederSeries, from int) {
 		var sum float64
 		for _, x := range ms {
 			ok = ok && g.full(x, h)
-			sum += float64(g.e[x][h])
+			sum += float64(g.eRow(x)[h])
 		}
-		head := float64(g.e[f.head][h])
+		head := float64(g.eRow(f.head)[h])
 		m, hd := 0.0, 0.0
 		if ok {
 			m, hd = sum, head

@@ -181,7 +181,7 @@ func (p kw) window(buf []float64, a, b int) []float64 {
 // communication fault, unless the meter's resolution cannot show the load
 // move (see quality).
 func (g *grid) runStart(mi int32, h, limit int) int {
-	e := g.e[mi]
+	e := g.eRow(mi)
 	if e[h] <= 0 || !g.full(mi, h) {
 		return h + 1
 	}

@@ -62,7 +62,7 @@ func (r *run) sites() []*siteSeries {
 		old := append(r.cbuf[:0], s.c[lo:]...)
 		steps = r.capacity(s, capFrom, steps)
 		for h := lo; h < g.n; h++ {
-			if e, cov := g.e[mi][h], g.cov[mi][h]; e != s.e[h] || cov != s.cov[h] || s.c[h] != old[h-lo] {
+			if e, cov := g.eRow(int32(mi))[h], g.covRow(int32(mi))[h]; e != s.e[h] || cov != s.cov[h] || s.c[h] != old[h-lo] {
 				s.e[h], s.cov[h] = e, cov
 				r.e.siteHours = append(r.e.siteHours, schemas.SiteHour{SiteID: s.site, MeterID: g.ids[mi], Hour: g.hourTime(h),
 					KWh: float64(e), CoveredS: int(cov), CapacityKW: s.c[h]})

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"time"
 )
@@ -11,21 +12,19 @@ import (
 // straddles hours is shared in proportion) and how many seconds of the hour
 // the readings cover, and how much the readings within it jitter. Hourly
 // sums keep 100,000 meters x 8 days in ~200 MB.
+//
+// The hours live in flat arrays, a row of stride hours per meter, in chunks
+// of chunkMeters meters: no object per meter for the collector to follow,
+// no slice header per meter and row (a million meters), and a longer grid
+// re-lays one chunk at a time. eRow, covRow, dsqRow and dnRow return a
+// meter's n hours.
 type grid struct {
-	t0  int64 // Unix seconds, on the hour
-	n   int
-	idx map[string]int32
-	ids []string
-	e   [][]float32 // kWh by meter, hour
-	cov [][]uint16  // seconds covered by meter, hour
-	// Successive differences of the mean kW of back-to-back readings of
-	// equal length, booked to the hour the later reading ends in: their
-	// sum of squares and count. Half their mean square estimates the
-	// variance of the metered power around its slowly moving level (von
-	// Neumann's estimator), which a ramp or daily cycle hardly inflates:
-	// the flatness of a load measured inside the hour.
-	dsq [][]float32
-	dn  [][]uint8
+	t0     int64 // Unix seconds, on the hour
+	n      int
+	stride int // hours a row holds, n and room to grow
+	idx    map[string]int32
+	ids    []string
+	chunks []gridChunk
 	// The reading before the next one read of each meter, for its
 	// difference: set before each read, advanced as it goes.
 	lastTS  []int64
@@ -42,11 +41,57 @@ type grid struct {
 	aIV      []int32
 }
 
+// gridChunk holds the rows of up to chunkMeters meters, stride hours each.
+type gridChunk struct {
+	e   []float32 // kWh by meter, hour
+	cov []uint16  // seconds covered by meter, hour
+	// Successive differences of the mean kW of back-to-back readings of
+	// equal length, booked to the hour the later reading ends in: their
+	// sum of squares and count. Half their mean square estimates the
+	// variance of the metered power around its slowly moving level (von
+	// Neumann's estimator), which a ramp or daily cycle hardly inflates:
+	// the flatness of a load measured inside the hour.
+	dsq []float32
+	dn  []uint8
+}
+
+const chunkMeters = 4096
+
+func (g *grid) row(mi int32) (*gridChunk, int) {
+	return &g.chunks[mi/chunkMeters], int(mi%chunkMeters) * g.stride
+}
+
+func (g *grid) eRow(mi int32) []float32 {
+	c, o := g.row(mi)
+	return c.e[o : o+g.n : o+g.n]
+}
+
+func (g *grid) covRow(mi int32) []uint16 {
+	c, o := g.row(mi)
+	return c.cov[o : o+g.n : o+g.n]
+}
+
+func (g *grid) dsqRow(mi int32) []float32 {
+	c, o := g.row(mi)
+	return c.dsq[o : o+g.n : o+g.n]
+}
+
+func (g *grid) dnRow(mi int32) []uint8 {
+	c, o := g.row(mi)
+	return c.dn[o : o+g.n : o+g.n]
+}
+
+// strideFor is the row length for n hours: a little room to grow hour by
+// hour without re-laying every row each time, but not a day's: at a
+// million meters each spare hour costs 11 MB.
+func strideFor(n int) int { return n + n/16 + 4 }
+
 const hourS = 3600
 
 func newGrid(from, to time.Time) *grid {
 	t0 := from.Unix()
-	return &grid{t0: t0, n: int((to.Unix() - t0) / hourS), idx: map[string]int32{}, anchorAt: math.MinInt64}
+	n := int((to.Unix() - t0) / hourS)
+	return &grid{t0: t0, n: n, stride: strideFor(n), idx: map[string]int32{}, anchorAt: math.MinInt64}
 }
 
 // fromAnchors makes each meter's anchor the predecessor of the next reading
@@ -74,10 +119,12 @@ func (g *grid) meter(id string) int32 {
 	id = strings.Clone(id)
 	g.idx[id] = i
 	g.ids = append(g.ids, id)
-	g.e = append(g.e, make([]float32, g.n))
-	g.cov = append(g.cov, make([]uint16, g.n))
-	g.dsq = append(g.dsq, make([]float32, g.n))
-	g.dn = append(g.dn, make([]uint8, g.n))
+	if int(i)%chunkMeters == 0 {
+		g.chunks = append(g.chunks, gridChunk{})
+	}
+	c := &g.chunks[len(g.chunks)-1]
+	c.e, c.cov = growRow(c.e, g.stride), growRow(c.cov, g.stride)
+	c.dsq, c.dn = growRow(c.dsq, g.stride), growRow(c.dn, g.stride)
 	g.lastTS = append(g.lastTS, math.MinInt64)
 	g.lastKWh = append(g.lastKWh, 0)
 	g.lastIV = append(g.lastIV, 0)
@@ -111,7 +158,7 @@ func (b *booking) books(ts int64, h int) bool {
 }
 
 func (g *grid) addWindow(mi int32, ts []time.Time, kwh []float64, iv []int32, bk booking) {
-	e, cov := g.e[mi], g.cov[mi]
+	e, cov, dsq, dn := g.eRow(mi), g.covRow(mi), g.dsqRow(mi), g.dnRow(mi)
 	end := g.t0 + int64(g.n)*hourS
 	for k, t := range ts {
 		s := int64(iv[k])
@@ -131,10 +178,10 @@ func (g *grid) addWindow(mi int32, ts []time.Time, kwh []float64, iv []int32, bk
 		}
 		if pv == iv[k] && s < hourS && hi-pt == s && pk >= 0 && hi-1 >= g.t0 && hi-1 < end {
 			h := (hi - 1 - g.t0) / hourS
-			if bk.books(hi, int(h)) && g.dn[mi][h] < math.MaxUint8 {
+			if bk.books(hi, int(h)) && dn[h] < math.MaxUint8 {
 				d := (kwh[k] - pk) * hourS / float64(s)
-				g.dsq[mi][h] += float32(d * d)
-				g.dn[mi][h]++
+				dsq[h] += float32(d * d)
+				dn[h]++
 			}
 		}
 		for a := lo; a < hi; {
@@ -157,10 +204,10 @@ func (g *grid) zero(mi int32, lo, hi int) {
 	if lo >= hi {
 		return
 	}
-	clear(g.e[mi][lo:hi])
-	clear(g.cov[mi][lo:hi])
-	clear(g.dsq[mi][lo:hi])
-	clear(g.dn[mi][lo:hi])
+	clear(g.eRow(mi)[lo:hi])
+	clear(g.covRow(mi)[lo:hi])
+	clear(g.dsqRow(mi)[lo:hi])
+	clear(g.dnRow(mi)[lo:hi])
 }
 
 // slide moves the grid to cover [from, to): hours before from are dropped,
@@ -169,13 +216,49 @@ func (g *grid) zero(mi int32, lo, hi int) {
 func (g *grid) slide(from, to time.Time) {
 	d := int((from.Unix() - g.t0) / hourS)
 	n := int((to.Unix() - from.Unix()) / hourS)
-	for mi := range g.ids {
-		g.e[mi] = resize(g.e[mi], d, n)
-		g.cov[mi] = resize(g.cov[mi], d, n)
-		g.dsq[mi] = resize(g.dsq[mi], d, n)
-		g.dn[mi] = resize(g.dn[mi], d, n)
+	keep := max(0, min(g.n-d, n)) // hours kept, now at [0, keep)
+	stride := g.stride
+	if n > stride {
+		stride = strideFor(n)
 	}
-	g.t0, g.n = from.Unix(), n
+	for ci := range g.chunks {
+		c := &g.chunks[ci]
+		c.e = slideRows(c.e, g.stride, stride, d, keep, n)
+		c.cov = slideRows(c.cov, g.stride, stride, d, keep, n)
+		c.dsq = slideRows(c.dsq, g.stride, stride, d, keep, n)
+		c.dn = slideRows(c.dn, g.stride, stride, d, keep, n)
+	}
+	g.t0, g.n, g.stride = from.Unix(), n, stride
+}
+
+// slideRows moves each row of v (rows of old values) d values to the left,
+// keeping keep of them, and clears the rest up to n; rows longer than old
+// are laid out anew in a new array.
+func slideRows[T any](v []T, old, stride, d, keep, n int) []T {
+	rows := len(v) / old
+	if stride == old {
+		for r := range rows {
+			row := v[r*old : (r+1)*old]
+			if keep > 0 && d > 0 {
+				copy(row, row[d:d+keep])
+			}
+			clear(row[keep:n])
+		}
+		return v
+	}
+	out := make([]T, rows*stride)
+	for r := range rows {
+		copy(out[r*stride:r*stride+keep], v[r*old+d:])
+	}
+	return out
+}
+
+// growRow appends a zero row of stride values to v.
+func growRow[T any](v []T, stride int) []T {
+	n := len(v)
+	v = slices.Grow(v, stride)[:n+stride]
+	clear(v[n:])
+	return v
 }
 
 // resize drops the first d values of v and makes it n long, new values
@@ -198,10 +281,7 @@ func resize[T any](v []T, d, n int) []T {
 		clear(v[old:])
 		return v
 	}
-	// A little room to grow hour by hour without copying every time, but
-	// not a day's: at a million meters each spare hour of the grid's
-	// arrays costs 11 MB.
-	out := make([]T, n, n+n/16+4)
+	out := make([]T, n, strideFor(n))
 	copy(out, v)
 	return out
 }
@@ -217,15 +297,16 @@ func floorDiv(a, b int64) int64 {
 // power returns the mean kW of meter mi over hour h and whether at least
 // half the hour is covered.
 func (g *grid) power(mi int32, h int) (float64, bool) {
-	c := g.cov[mi][h]
+	ch, o := g.row(mi)
+	c := ch.cov[o+h]
 	if c < hourS/2 {
 		return 0, false
 	}
-	return float64(g.e[mi][h]) * hourS / float64(c), true
+	return float64(ch.e[o+h]) * hourS / float64(c), true
 }
 
 // full reports whether hour h of meter mi is covered completely.
-func (g *grid) full(mi int32, h int) bool { return g.cov[mi][h] >= hourS-1 }
+func (g *grid) full(mi int32, h int) bool { return g.covRow(mi)[h] >= hourS-1 }
 
 // jitter returns the standard deviation of meter mi's reading-to-reading
 // power over hours [a, b] (von Neumann: sqrt(sum d^2 / 2n)) and the number
@@ -233,9 +314,10 @@ func (g *grid) full(mi int32, h int) bool { return g.cov[mi][h] >= hourS-1 }
 func (g *grid) jitter(mi int32, a, b int) (float64, int) {
 	var sq float64
 	n := 0
+	dsq, dn := g.dsqRow(mi), g.dnRow(mi)
 	for h := max(a, 0); h <= b && h < g.n; h++ {
-		sq += float64(g.dsq[mi][h])
-		n += int(g.dn[mi][h])
+		sq += float64(dsq[h])
+		n += int(dn[h])
 	}
 	if n == 0 {
 		return math.NaN(), 0

@@ -71,7 +71,7 @@ func (r *run) purchases(ctx context.Context, src Series, from, to time.Time) err
 		for _, mi := range siteMeters {
 			var e float64
 			for k := h0; k < h0+24; k++ {
-				e += float64(g.e[mi][k])
+				e += float64(g.eRow(mi)[k])
 			}
 			if op, _ := r.siteOwner(r.meta[mi].SiteID, time.Unix(end-1, 0)); op != "" && e > 0 {
 				metered[op] += e

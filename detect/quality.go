@@ -43,10 +43,10 @@ func (r *run) quality() error {
 				continue
 			}
 			a := r.meterAlert(mi)
-			a.Evidence = map[string]any{"rule": "stuck_reading", "kwh_per_hour": round(float64(g.e[mi][from]), 4),
+			a.Evidence = map[string]any{"rule": "stuck_reading", "kwh_per_hour": round(float64(g.eRow(mi)[from]), 4),
 				"class": r.meta[mi].Class, "role": r.meta[mi].Role}
 			ep = r.open(schemas.KindDataQuality, id, "", h, g.t0+int64(from)*hourS, a)
-			ep.level = float64(g.e[mi][from])
+			ep.level = float64(g.eRow(mi)[from])
 			ep.finish = finishQuality
 			ep.cur.hours = h - from + 1
 			r.step(ep, h, true)
@@ -71,17 +71,17 @@ func (r *run) moves(mi int32, h int) bool {
 			n++
 			// Changes below half a watt-hour are the rounding of sums,
 			// not the meter's.
-			if d := math.Abs(float64(g.e[mi][k] - g.e[mi][k-1])); d > 5e-4 {
+			if d := math.Abs(float64(g.eRow(mi)[k] - g.eRow(mi)[k-1])); d > 5e-4 {
 				moved++
 				step = math.Min(step, d)
 			}
-			vals = append(vals, float64(g.e[mi][k]))
+			vals = append(vals, float64(g.eRow(mi)[k]))
 		}
 	}
 	if n < 12 || 2*moved < n {
 		return false
 	}
-	v := float64(g.e[mi][h])
+	v := float64(g.eRow(mi)[h])
 	return v >= 100*step && v >= 0.25*medianOf(vals)
 }
 
@@ -103,9 +103,9 @@ func (r *run) repeats(mi int32, from, to int) bool {
 	}
 	var n, same int
 	for k := max(from-r.lookH, 1); k < from; k++ {
-		if hods[r.hod(k)] && !earlier[k] && g.full(mi, k) && g.full(mi, k-1) && g.e[mi][k] > 0 {
+		if hods[r.hod(k)] && !earlier[k] && g.full(mi, k) && g.full(mi, k-1) && g.eRow(mi)[k] > 0 {
 			n++
-			if g.e[mi][k] == g.e[mi][k-1] {
+			if g.eRow(mi)[k] == g.eRow(mi)[k-1] {
 				same++
 			}
 		}

@@ -136,7 +136,7 @@ func (p *pageHours) same(t *testing.T, to time.Time, fresh *Engine) {
 	for id, f := range fresh.st.feeders {
 		for h := range f.m {
 			got := p.feeders[id+g.hourTime(h).String()] // absent: nothing there
-			want := schemas.FeederHour{FeederID: id, Hour: g.hourTime(h), HeadKWh: float64(g.e[f.head][h]), MetersKWh: f.all[h],
+			want := schemas.FeederHour{FeederID: id, Hour: g.hourTime(h), HeadKWh: float64(g.eRow(f.head)[h]), MetersKWh: f.all[h],
 				Meters: int(f.cnt[h]), Complete: f.complete[h]}
 			if got.FeederID == "" && want.HeadKWh == 0 && want.MetersKWh == 0 && !want.Complete {
 				continue
@@ -152,12 +152,12 @@ func (p *pageHours) same(t *testing.T, to time.Time, fresh *Engine) {
 		id := g.ids[mi]
 		for h := range s.p {
 			got := p.sites[id+g.hourTime(h).String()]
-			if got.MeterID == "" && g.e[mi][h] == 0 && g.cov[mi][h] == 0 && s.c[h] == 0 {
+			if got.MeterID == "" && g.eRow(mi)[h] == 0 && g.covRow(mi)[h] == 0 && s.c[h] == 0 {
 				continue
 			}
-			if math.Abs(got.KWh-float64(g.e[mi][h])) > 1e-3 || got.CoveredS != int(g.cov[mi][h]) || math.Abs(got.CapacityKW-s.c[h]) > 1e-6 {
+			if math.Abs(got.KWh-float64(g.eRow(mi)[h])) > 1e-3 || got.CoveredS != int(g.covRow(mi)[h]) || math.Abs(got.CapacityKW-s.c[h]) > 1e-6 {
 				if bad++; bad <= 5 {
-					t.Errorf("%s: site hour emitted %+v, fresh %v kWh %d s %v kW", to, got, g.e[mi][h], g.cov[mi][h], s.c[h])
+					t.Errorf("%s: site hour emitted %+v, fresh %v kWh %d s %v kW", to, got, g.eRow(mi)[h], g.covRow(mi)[h], s.c[h])
 				}
 			}
 		}
@@ -189,11 +189,11 @@ func sameState(t *testing.T, to time.Time, e *Engine, src Series) *Engine {
 			if gh < 0 || gh >= g.n {
 				continue
 			}
-			if !near(float64(g.e[gi][gh]), float64(f.e[fi][fh])) || g.cov[gi][gh] != f.cov[fi][fh] ||
-				g.dn[gi][gh] != f.dn[fi][fh] || !near(float64(g.dsq[gi][gh]), float64(f.dsq[fi][fh])) {
+			if !near(float64(g.eRow(gi)[gh]), float64(f.eRow(fi)[fh])) || g.covRow(gi)[gh] != f.covRow(fi)[fh] ||
+				g.dnRow(gi)[gh] != f.dnRow(fi)[fh] || !near(float64(g.dsqRow(gi)[gh]), float64(f.dsqRow(fi)[fh])) {
 				if bad++; bad <= 5 {
 					t.Errorf("%s: meter %s hour %s: live %v kWh %d s %d diffs, fresh %v kWh %d s %d diffs", to, id, g.hourTime(gh),
-						g.e[gi][gh], g.cov[gi][gh], g.dn[gi][gh], f.e[fi][fh], f.cov[fi][fh], f.dn[fi][fh])
+						g.eRow(gi)[gh], g.covRow(gi)[gh], g.dnRow(gi)[gh], f.eRow(fi)[fh], f.covRow(fi)[fh], f.dnRow(fi)[fh])
 				}
 			}
 		}

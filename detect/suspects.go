@@ -193,7 +193,7 @@ func (r *run) suspectBlocks(f *feederSeries, lm *lossModel, ms []int32, start, f
 				n++
 				bl.res += f.res(lm, k)
 				for i, mi := range ms {
-					bl.x[i] += float64(g.e[mi][k])
+					bl.x[i] += float64(g.eRow(mi)[k])
 				}
 			}
 			if 3*n < 2*suspectBlock {

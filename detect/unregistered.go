@@ -458,8 +458,8 @@ func (r *run) predating(mi int32, p kw, h int, peers *peerProfile) ([]string, bo
 	nd := 0
 	for _, k := range on {
 		if onSet[k-1] && onSet[k+1] {
-			sq += float64(r.g.dsq[mi][k])
-			nd += int(r.g.dn[mi][k])
+			sq += float64(r.g.dsqRow(mi)[k])
+			nd += int(r.g.dnRow(mi)[k])
 		}
 	}
 	if nd == 0 {
