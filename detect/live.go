@@ -118,7 +118,7 @@ func (l *Live) Run(ctx context.Context) error {
 	t := time.NewTicker(l.Every)
 	defer t.Stop()
 	for {
-		err := l.step(ctx, &last, &pending)
+		progressed, err := l.step(ctx, &last, &pending)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -134,6 +134,11 @@ func (l *Live) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			log.Warn("detection failed; retrying next tick", zap.Error(err))
+		}
+		if progressed && err == nil {
+			// Evaluated, or chose the next target: behind the data,
+			// detection goes on at once instead of waiting for a tick.
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -173,15 +178,19 @@ func (l *Live) start(ctx context.Context) (time.Time, error) {
 	return last, nil
 }
 
-func (l *Live) step(ctx context.Context, last, pending *time.Time) error {
+// step evaluates up to the pending target once the barrier has passed, and
+// then chooses the next target from the watermark. It reports whether it
+// evaluated or chose a new target: whether another step at once may do more.
+func (l *Live) step(ctx context.Context, last, pending *time.Time) (bool, error) {
+	progressed := false
 	if !pending.IsZero() {
 		if l.Barrier != nil {
 			ok, err := l.Barrier.Passed(ctx)
 			if err != nil {
-				return err
+				return false, err
 			}
 			if !ok {
-				return nil
+				return false, nil
 			}
 		}
 		target := *pending
@@ -190,7 +199,7 @@ func (l *Live) step(ctx context.Context, last, pending *time.Time) error {
 			// replay, else a week before the target.
 			first, _, err := l.Source.ReadingSpan(ctx)
 			if err != nil {
-				return err
+				return false, err
 			}
 			*last = first.Add(-time.Second).UTC().Truncate(time.Hour)
 			if target.Sub(*last) > maxCatchUp {
@@ -199,31 +208,32 @@ func (l *Live) step(ctx context.Context, last, pending *time.Time) error {
 		}
 		if target.After(*last) {
 			if err := l.evaluate(ctx, *last, target); err != nil {
-				return err
+				return false, err
 			}
 			*last = target
+			progressed = true
 		}
 		*pending = time.Time{}
 	}
 	_, latest, err := l.Source.ReadingSpan(ctx)
 	if err != nil || latest.IsZero() {
-		return err
+		return progressed, err
 	}
 	wm, err := l.Source.Watermark(ctx, latest)
 	if err != nil {
-		return err
+		return false, err
 	}
 	target := wm.Add(-l.Lateness).UTC().Truncate(time.Hour)
 	if !last.IsZero() && !target.After(*last) {
-		return nil
+		return progressed, nil
 	}
 	if l.Barrier != nil {
 		if err := l.Barrier.Note(ctx); err != nil {
-			return err
+			return false, err
 		}
 	}
 	*pending = target
-	return nil
+	return true, nil
 }
 
 // evaluate runs the engine over (from, to]: publishes the horizon, takes

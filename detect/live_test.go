@@ -118,7 +118,7 @@ func TestLiveRun(t *testing.T) {
 			}
 		}
 		for range 2 {
-			if err := l.step(ctx, &last, &pending); err != nil {
+			if _, err := l.step(ctx, &last, &pending); err != nil {
 				t.Fatal(err)
 			}
 		}
