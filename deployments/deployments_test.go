@@ -18,6 +18,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -489,6 +490,10 @@ func TestHelmChart(t *testing.T) {
 				env[k] = "secret"
 			}
 			checkEnv(t, known, "the chart", env)
+			// The runtime's soft limit sits under the container's.
+			if lim, err := memBytes(env["GOMEMLIMIT"]); err != nil || lim <= 0 || lim >= 4<<30 {
+				t.Errorf("the chart sets GOMEMLIMIT %q (%v): want one under the container's 4Gi", env["GOMEMLIMIT"], err)
+			}
 			file := filepath.Join(t.TempDir(), "rigwatch.yaml")
 			if err := os.WriteFile(file, []byte(byKind["ConfigMap"].Data["rigwatch.yaml"]), 0o644); err != nil {
 				t.Fatal(err)
@@ -513,4 +518,22 @@ func TestHelmChart(t *testing.T) {
 // TestExampleConfig has rigwatch read the example configuration file.
 func TestExampleConfig(t *testing.T) {
 	checkConfigFile(t, "rigwatch.example.yaml")
+}
+
+// memBytes reads a GOMEMLIMIT value: a number of bytes with an optional
+// B, KiB, MiB, GiB or TiB suffix.
+func memBytes(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSuffix(v, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n * mult, err
 }
