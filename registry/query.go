@@ -321,6 +321,27 @@ func (ix *Index) MeterAt(meterID string, t time.Time) (schemas.Meter, bool) {
 	return ix.meterOf(v), true
 }
 
+// UnknownReadings counts the readings whose meter did not exist at the
+// reading's time: MeterAt's answer for a batch, under one lock and without
+// building a meter (ingest asks it of every reading it stores).
+func (ix *Index) UnknownReadings(rs []schemas.Reading) int {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	n := 0
+	last, lastM, lastOK := "", uint32(0), false
+	for i := range rs {
+		id := rs[i].MeterID
+		if id != last || i == 0 {
+			m, ok := ix.meterIDs.idx[id]
+			last, lastM, lastOK = id, m, ok && int(m) < len(ix.meters)
+		}
+		if !lastOK || ix.meterState(lastM, nanos(rs[i].TS)) == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // FeederMeters returns the meters on a feeder at t, ordered by meter id.
 func (ix *Index) FeederMeters(feederID string, t time.Time) []schemas.Meter {
 	ix.mu.RLock()

@@ -107,7 +107,7 @@ func serve(ctx context.Context, rt *runtime, httpAddr string, opts serveOptions)
 			FlushInterval: rt.cfg.FlushInterval,
 			MaxBytes:      rt.cfg.MaxMessageBytes,
 			NewInserter:   func() ingest.Inserter { return rt.store.Inserter() },
-		}, rt.store, rejects, markLate(rt.store, log, countUnknownMeters(reg.MeterAt, nil)), log)
+		}, rt.store, rejects, markLate(rt.store, log, countUnknownMeters(reg.UnknownReadings, nil)), log)
 		if err != nil {
 			return err
 		}

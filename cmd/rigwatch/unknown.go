@@ -23,25 +23,19 @@ var unknownMeterReadings = promauto.NewCounter(prometheus.CounterOpts{
 	Help: "Stored readings from a meter the registry did not know at the reading's time.",
 })
 
-// meterLookup says whether a meter was in the registry at t;
-// (*registry.Index).MeterAt fits it.
-type meterLookup func(meterID string, t time.Time) (schemas.Meter, bool)
+// unknownCounter counts the readings whose meter was not in the registry
+// at the reading's time; (*registry.Index).UnknownReadings fits it.
+type unknownCounter func(rs []schemas.Reading) int
 
 // countUnknownMeters returns a batch hook that calls next (if any) and then
-// counts the batch's readings from meters unknown to lookup. Ingest stays
-// unaware of the registry: serve composes the two here.
-func countUnknownMeters(lookup meterLookup, next ingest.BatchHook) ingest.BatchHook {
+// counts the batch's readings from meters unknown to the registry. Ingest
+// stays unaware of the registry: serve composes the two here.
+func countUnknownMeters(unknown unknownCounter, next ingest.BatchHook) ingest.BatchHook {
 	return func(b *schemas.Batch) {
 		if next != nil {
 			next(b)
 		}
-		n := 0
-		for i := range b.Readings {
-			if _, ok := lookup(b.Readings[i].MeterID, b.Readings[i].TS); !ok {
-				n++
-			}
-		}
-		if n > 0 {
+		if n := unknown(b.Readings); n > 0 {
 			unknownMeterReadings.Add(float64(n))
 		}
 	}

@@ -109,7 +109,7 @@ func TestCountUnknownMeters(t *testing.T) {
 		t.Fatal(err)
 	}
 	called := false
-	hook := countUnknownMeters(ix.MeterAt, func(*schemas.Batch) { called = true })
+	hook := countUnknownMeters(ix.UnknownReadings, func(*schemas.Batch) { called = true })
 	before := testutil.ToFloat64(unknownMeterReadings)
 	at := func(h int) time.Time { return time.Date(2025, 10, 1, h, 0, 0, 0, time.UTC) }
 	hook(&schemas.Batch{Readings: []schemas.Reading{
