@@ -1,9 +1,10 @@
 package detect
 
 import (
-	"fmt"
 	"math"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/rigwatch/rigwatch/schemas"
 )
@@ -105,7 +106,7 @@ type peerProfile struct {
 // before local day ds.
 func (r *run) classPeers(class string, ds int) peerProfile {
 	day := r.g.t0 + int64(ds)*hourS
-	key := fmt.Sprint(class, "@", day)
+	key := peerKey{class, day}
 	if v, ok := r.e.st.peers[key]; ok {
 		return v
 	}
@@ -117,10 +118,15 @@ func (r *run) classPeers(class string, ds int) peerProfile {
 	}
 	slices.SortFunc(ms, func(a, b int32) int { return cmpStr(r.g.ids[a], r.g.ids[b]) })
 	stride := max(1, len(ms)/200)
+	var sample []int32
+	for i := 0; i < len(ms); i += stride {
+		sample = append(sample, ms[i])
+	}
+	r.baselinesOf(sample, ds)
 	meds := make([][]float64, 24)
 	v := peerProfile{day: day}
-	for i := 0; i < len(ms); i += stride {
-		b := r.baselineOf(ms[i], ds)
+	for _, mi := range sample {
+		b := r.baselineOf(mi, ds)
 		for j := range 24 {
 			if b.n[j] > 0 {
 				var vals []float64
@@ -210,6 +216,43 @@ func (r *run) stuckRuns(mi int32, minLen int) [][2]int {
 	}
 	slices.Reverse(out)
 	return out
+}
+
+// baselinesOf computes the baselines of meters ms before local day ds that
+// are not cached yet, on every core, and caches them.
+func (r *run) baselinesOf(ms []int32, ds int) {
+	day := r.g.t0 + int64(ds)*hourS
+	var todo []int32
+	for _, mi := range ms {
+		if _, ok := r.e.st.bases[mi][day]; !ok {
+			todo = append(todo, mi)
+		}
+	}
+	out := make([]baseline, len(todo))
+	workers := min(runtime.GOMAXPROCS(0), len(todo)/16+1)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(todo); i += workers {
+				out[i] = r.meterBaseline(todo[i], kw{r.g, todo[i]}, ds, nil)
+			}
+		})
+	}
+	wg.Wait()
+	for i, mi := range todo {
+		days := r.e.st.bases[mi]
+		if days == nil {
+			days = map[int64]baseline{}
+			r.e.st.bases[mi] = days
+		}
+		days[day] = out[i]
+	}
+}
+
+// peerKey names a class's peer profile: the class and the local day.
+type peerKey struct {
+	class string
+	day   int64
 }
 
 // baselineOf returns meter mi's baseline for local day ds (meterBaseline

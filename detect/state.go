@@ -53,7 +53,7 @@ type state struct {
 	// computed once per local day (Unix s of its start)
 	fits  map[string]map[int64]lossModel // a feeder's own fit
 	bases map[int32]map[int64]baseline   // a meter's baseline
-	peers map[string]peerProfile         // a class's peers, by class and day
+	peers map[peerKey]peerProfile        // a class's peers, by class and day
 	caps  map[int32]map[int64]capDay     // a site's draw
 }
 
@@ -64,7 +64,7 @@ type meterInfo struct{ FeederID, SiteID, Role, Class, Oblast string }
 func newState() *state {
 	return &state{pending: map[string]map[int64]bool{}, dirtyAll: math.MaxInt64, dirtyMet: map[int32]int64{},
 		done: math.MinInt64, feeders: map[string]*feederSeries{}, sites: map[int32]*siteSeries{},
-		fits: map[string]map[int64]lossModel{}, bases: map[int32]map[int64]baseline{}, peers: map[string]peerProfile{},
+		fits: map[string]map[int64]lossModel{}, bases: map[int32]map[int64]baseline{}, peers: map[peerKey]peerProfile{},
 		caps: map[int32]map[int64]capDay{}}
 }
 
