@@ -402,6 +402,65 @@ func fmtKZT(v float64) string {
 	return fmt.Sprintf("%.0f KZT", v)
 }
 
+// medianInPlace returns the median of v, which holds no NaN, as medianOf
+// does, reordering v: a selection, not a sort.
+func medianInPlace(v []float64) float64 {
+	n := len(v)
+	if n == 0 {
+		return math.NaN()
+	}
+	hi := selectKth(v, n/2)
+	if n%2 == 1 {
+		return hi
+	}
+	// the largest of the values below the upper middle one
+	return (slices.Max(v[:n/2]) + hi) / 2
+}
+
+// selectKth reorders v so that v[k] is the value a sort would put there,
+// with none greater before it and none smaller after it, and returns it.
+func selectKth(v []float64, k int) float64 {
+	lo, hi := 0, len(v)-1
+	for hi-lo > 8 {
+		// median of three as the pivot, then Hoare's partition
+		m := lo + (hi-lo)/2
+		if v[m] < v[lo] {
+			v[m], v[lo] = v[lo], v[m]
+		}
+		if v[hi] < v[lo] {
+			v[hi], v[lo] = v[lo], v[hi]
+		}
+		if v[hi] < v[m] {
+			v[hi], v[m] = v[m], v[hi]
+		}
+		p := v[m]
+		i, j := lo, hi
+		for i <= j {
+			for v[i] < p {
+				i++
+			}
+			for v[j] > p {
+				j--
+			}
+			if i <= j {
+				v[i], v[j] = v[j], v[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return v[k]
+		}
+	}
+	slices.Sort(v[lo : hi+1])
+	return v[k]
+}
+
 func medianOf(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
