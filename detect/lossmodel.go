@@ -227,7 +227,8 @@ func residuals(us, ys []float64, beta [3]float64, res []float64) {
 // normal equations: at most 3 by 3, accumulated without building the
 // design matrix. Terms not named stay 0.
 func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
-	var idx []int
+	var idxA [3]int
+	idx := idxA[:0]
 	for j, t := range terms {
 		if t {
 			idx = append(idx, j)
@@ -238,20 +239,29 @@ func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
 	if n == 0 {
 		return beta, false
 	}
-	A := mat.NewSymDense(n, nil)
-	b := mat.NewVecDense(n, nil)
+	// The sums in plain arrays (the same operations in the same order as
+	// through the matrix's setters, a fraction of the time), then solved.
+	var sa [9]float64
+	var sb [3]float64
 	for i, u := range us {
 		if w[i] == 0 {
 			continue
 		}
 		x := basis(u)
 		for p, j := range idx {
-			b.SetVec(p, b.AtVec(p)+w[i]*x[j]*ys[i])
+			sb[p] += w[i] * x[j] * ys[i]
 			for q := p; q < n; q++ {
-				A.SetSym(p, q, A.At(p, q)+w[i]*x[j]*x[idx[q]])
+				sa[p*n+q] += w[i] * x[j] * x[idx[q]]
 			}
 		}
 	}
+	A := mat.NewSymDense(n, nil)
+	for p := range n {
+		for q := p; q < n; q++ {
+			A.SetSym(p, q, sa[p*n+q])
+		}
+	}
+	b := mat.NewVecDense(n, sb[:n:n])
 	var sol mat.VecDense
 	if err := sol.SolveVec(A, b); err != nil {
 		return beta, false
