@@ -101,10 +101,17 @@ func TestCleanGrid(t *testing.T) {
 	if testing.Short() {
 		days = 7
 	}
-	w := newWorld(t, sim.Config{Seed: 5, Feeders: 40, Days: days, Incidents: []string{}})
-	as := w.evaluate(t, w.engine(t), w.s.Start(), w.s.End())
-	for _, a := range as {
-		t.Errorf("clean grid raised %s on %s %s: %s", a.Kind, a.EntityType, a.EntityID, a.Summary)
+	// Data that begins at local midnight, and data that begins within a
+	// settlement's grace after it or in the middle of a day: the first
+	// settled day must count the purchases made before the data.
+	for _, start := range []time.Duration{0, 90 * time.Minute, 12*time.Hour + 15*time.Minute} {
+		t.Run("start+"+start.String(), func(t *testing.T) {
+			w := newWorld(t, sim.Config{Seed: 5, Feeders: 40, Days: days, Incidents: []string{}, Start: sim.DefaultStart.Add(start)})
+			as := w.evaluate(t, w.engine(t), w.s.Start(), w.s.End())
+			for _, a := range as {
+				t.Errorf("clean grid raised %s on %s %s: %s", a.Kind, a.EntityType, a.EntityID, a.Summary)
+			}
+		})
 	}
 }
 

@@ -125,10 +125,11 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 		}
 	}
 	if st.g == nil {
-		// The grid starts the day before the readings do, if later than
-		// the lookback: a fleet whose data began yesterday needs no month
-		// of empty hours. It covers every day evaluated all the same
-		// (Evaluate starts no earlier than the hour before the data).
+		// The grid starts on the local day before the first settlement
+		// (of the operators' purchases) that an evaluation from the hour
+		// before the first reading makes, if later than the lookback: a
+		// fleet whose data began yesterday needs no month of empty hours.
+		// It covers every day evaluated all the same.
 		if sp, ok := src.(spanner); ok {
 			first, _, err := sp.ReadingSpan(ctx)
 			if err != nil {
@@ -136,7 +137,7 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 			}
 			if !first.IsZero() {
 				eval := readFrom.Add(e.cfg.Lookback)
-				readFrom = maxTime(readFrom, e.dayStart(first.Add(-time.Second-time.Hour)))
+				readFrom = maxTime(readFrom, e.dayStart(first.Add(-time.Second-time.Hour-e.cfg.SettlementGrace)))
 				if readFrom.After(eval) {
 					readFrom = eval
 				}
