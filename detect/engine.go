@@ -263,6 +263,7 @@ type episode struct {
 	// one, and what they were cut with
 	sb    []sblock
 	sbKey suspectKey
+	sm    suspectMoments // the members' moments over sb
 
 	cur, held sums // running, and as of the last held evaluation
 	finish    func(ep *episode, a *schemas.Alert, cfg *Config)
