@@ -226,38 +226,170 @@ func residuals(us, ys []float64, beta [3]float64, res []float64) {
 // the terms named (the constant, the linear, the quadratic), from the
 // normal equations: at most 3 by 3, accumulated without building the
 // design matrix. Terms not named stay 0.
+//
+// The fits call it some fifty times each, a few thousand fits a day: it
+// solves the equations itself, with the arithmetic of gonum's LU solve
+// (partial pivoting, as mat.VecDense.SolveVec does for a square matrix)
+// operation for operation, so the coefficients are those gonum gives to
+// the last bit; a system that is singular, ill-conditioned or not finite
+// goes to gonum itself, which reports it.
 func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
-	var idx []int
+	var idx [3]int
+	n := 0
 	for j, t := range terms {
 		if t {
-			idx = append(idx, j)
+			idx[n] = j
+			n++
 		}
 	}
-	n := len(idx)
 	var beta [3]float64
 	if n == 0 {
 		return beta, false
 	}
-	A := mat.NewSymDense(n, nil)
-	b := mat.NewVecDense(n, nil)
+	// A (upper triangle) and b, summed in the order gonum's were.
+	var a [3][3]float64
+	var b [3]float64
 	for i, u := range us {
-		if w[i] == 0 {
+		wi := w[i]
+		if wi == 0 {
 			continue
 		}
 		x := basis(u)
-		for p, j := range idx {
-			b.SetVec(p, b.AtVec(p)+w[i]*x[j]*ys[i])
+		for p := 0; p < n; p++ {
+			j := idx[p]
+			b[p] = b[p] + wi*x[j]*ys[i]
 			for q := p; q < n; q++ {
-				A.SetSym(p, q, A.At(p, q)+w[i]*x[j]*x[idx[q]])
+				a[p][q] = a[p][q] + wi*x[j]*x[idx[q]]
 			}
 		}
 	}
+	for p := 0; p < n; p++ {
+		for q := 0; q < p; q++ {
+			a[p][q] = a[q][p]
+		}
+	}
+	sol, ok := solveLU(a, b, n)
+	if !ok {
+		return weightedLSGonum(a, b, n, idx)
+	}
+	for p := 0; p < n; p++ {
+		beta[idx[p]] = sol[p]
+	}
+	return beta, true
+}
+
+// solveLU solves the n by n system (n <= 3) a x = b as gonum's LU does
+// (lapack Dgetf2 and Dgetrs on the row-major matrix): the pivot the
+// largest in its column (the first of equals), the column below it scaled
+// by its reciprocal, the rows below updated by the rank-one product, then
+// forward and back substitution, the latter multiplying by the diagonal's
+// reciprocals. It gives up (false) where gonum would report a condition
+// error or might: a value not finite or huge, a pivot zero or subnormal,
+// a 1-norm condition number over 1e12 (gonum's own estimate, a lower
+// bound of it, must stay under 1e16).
+func solveLU(a [3][3]float64, b [3]float64, n int) ([3]float64, bool) {
+	const huge = 1e150
+	var anorm float64
+	for q := 0; q < n; q++ {
+		var col float64
+		for p := 0; p < n; p++ {
+			v := math.Abs(a[p][q])
+			if !(v <= huge) {
+				return b, false
+			}
+			col += v
+		}
+		anorm = math.Max(anorm, col)
+		if !(math.Abs(b[q]) <= huge) {
+			return b, false
+		}
+	}
+	lu := a
+	var piv [3]int
+	for j := 0; j < n; j++ {
+		jp, best := j, math.Abs(lu[j][j])
+		for i := j + 1; i < n; i++ {
+			if v := math.Abs(lu[i][j]); v > best {
+				jp, best = i, v
+			}
+		}
+		piv[j] = jp
+		if !(best >= 0x1p-1022) { // zero, subnormal
+			return b, false
+		}
+		if jp != j {
+			lu[j], lu[jp] = lu[jp], lu[j]
+		}
+		r := 1 / lu[j][j]
+		for i := j + 1; i < n; i++ {
+			lu[i][j] *= r
+		}
+		for i := j + 1; i < n; i++ {
+			t := -lu[i][j]
+			for k := j + 1; k < n; k++ {
+				lu[i][k] += t * lu[j][k]
+			}
+		}
+	}
+	subst := func(x [3]float64) [3]float64 {
+		for i := 0; i < n; i++ {
+			if p := piv[i]; p != i {
+				x[i], x[p] = x[p], x[i]
+			}
+		}
+		for i := 0; i < n; i++ {
+			for k := 0; k < i; k++ {
+				if v := lu[i][k]; v != 0 {
+					x[i] += -v * x[k]
+				}
+			}
+		}
+		for i := n - 1; i >= 0; i-- {
+			for k := i + 1; k < n; k++ {
+				if v := lu[i][k]; v != 0 {
+					x[i] += -v * x[k]
+				}
+			}
+			x[i] *= 1 / lu[i][i]
+		}
+		return x
+	}
+	// The inverse's 1-norm, column by column.
+	var inorm float64
+	for q := 0; q < n; q++ {
+		var e [3]float64
+		e[q] = 1
+		col := subst(e)
+		var s float64
+		for p := 0; p < n; p++ {
+			s += math.Abs(col[p])
+		}
+		inorm = math.Max(inorm, s)
+	}
+	if !(anorm*inorm <= 1e12) {
+		return b, false
+	}
+	return subst(b), true
+}
+
+// weightedLSGonum solves the normal equations a (symmetric, n by n) x = b
+// with gonum, the terms of x named by idx.
+func weightedLSGonum(a [3][3]float64, b [3]float64, n int, idx [3]int) ([3]float64, bool) {
+	var beta [3]float64
+	A := mat.NewSymDense(n, nil)
+	bv := mat.NewVecDense(n, nil)
+	for p := 0; p < n; p++ {
+		bv.SetVec(p, b[p])
+		for q := p; q < n; q++ {
+			A.SetSym(p, q, a[p][q])
+		}
+	}
 	var sol mat.VecDense
-	if err := sol.SolveVec(A, b); err != nil {
+	if err := sol.SolveVec(A, bv); err != nil {
 		return beta, false
 	}
-	for p, j := range idx {
-		beta[j] = sol.AtVec(p)
+	for p := 0; p < n; p++ {
+		beta[idx[p]] = sol.AtVec(p)
 	}
 	return beta, true
 }
