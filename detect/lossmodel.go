@@ -246,26 +246,60 @@ func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
 	if n == 0 {
 		return beta, false
 	}
-	// A (upper triangle) and b, summed in the order gonum's were.
-	var a [3][3]float64
-	var b [3]float64
+	// A (upper triangle) and b, summed as gonum's were.
+	ne := newNormalEqs(idx, n)
 	for i, u := range us {
-		wi := w[i]
-		if wi == 0 {
-			continue
-		}
-		x := basis(u)
-		for p := 0; p < n; p++ {
-			j := idx[p]
-			b[p] = b[p] + wi*x[j]*ys[i]
-			for q := p; q < n; q++ {
-				a[p][q] = a[p][q] + wi*x[j]*x[idx[q]]
-			}
+		if wi := w[i]; wi != 0 {
+			ne.add(wi, u, ys[i])
 		}
 	}
-	for p := 0; p < n; p++ {
-		for q := 0; q < p; q++ {
-			a[p][q] = a[q][p]
+	return ne.solve()
+}
+
+// normalEqs sums the normal equations of weighted least squares on the
+// terms idx[:n] of the basis (1, u, u^2), point by point: b[p] +=
+// w*x[p]*y and A[p][q] += w*x[p]*x[q], products taken left to right, as
+// weightedLS always summed them.
+type normalEqs struct {
+	idx [3]int
+	n   int
+	// A's upper triangle and b; for n < 3 the unused ones sum junk
+	a00, a01, a02, a11, a12, a22 float64
+	b0, b1, b2                   float64
+}
+
+func newNormalEqs(idx [3]int, n int) normalEqs {
+	for p := n; p < 3; p++ {
+		idx[p] = 0
+	}
+	return normalEqs{idx: idx, n: n}
+}
+
+func (e *normalEqs) add(w, u, y float64) {
+	x := basis(u)
+	x0, x1, x2 := x[e.idx[0]], x[e.idx[1]], x[e.idx[2]]
+	w0, w1, w2 := w*x0, w*x1, w*x2
+	e.b0 += w0 * y
+	e.b1 += w1 * y
+	e.b2 += w2 * y
+	e.a00 += w0 * x0
+	e.a01 += w0 * x1
+	e.a02 += w0 * x2
+	e.a11 += w1 * x1
+	e.a12 += w1 * x2
+	e.a22 += w2 * x2
+}
+
+// solve solves the equations summed for the coefficients of the terms.
+func (e *normalEqs) solve() ([3]float64, bool) {
+	var beta [3]float64
+	n, idx := e.n, e.idx
+	a := [3][3]float64{{e.a00, e.a01, e.a02}, {e.a01, e.a11, e.a12}, {e.a02, e.a12, e.a22}}
+	b := [3]float64{e.b0, e.b1, e.b2}
+	for p := n; p < 3; p++ {
+		b[p] = 0
+		for q := range 3 {
+			a[p][q], a[q][p] = 0, 0
 		}
 	}
 	sol, ok := solveLU(a, b, n)
@@ -398,30 +432,45 @@ func weightedLSGonum(a [3][3]float64, b [3]float64, n int, idx [3]int) ([3]float
 // squares: the lower envelope of a cloud whose upper side theft inflates.
 func quantileFit(us, ys []float64, terms [3]bool, tau float64) [3]float64 {
 	n := len(us)
-	w := make([]float64, n)
-	for i := range w {
-		w[i] = 1
+	var idx [3]int
+	nt := 0
+	for j, t := range terms {
+		if t {
+			idx[nt] = j
+			nt++
+		}
 	}
-	beta, ok := weightedLS(us, ys, w, terms)
+	if nt == 0 {
+		return [3]float64{}
+	}
+	ne := newNormalEqs(idx, nt)
+	for i, u := range us {
+		ne.add(1, u, ys[i])
+	}
+	beta, ok := ne.solve()
 	if !ok {
 		return [3]float64{}
 	}
-	res := make([]float64, n)
 	var scale float64
 	for _, y := range ys {
 		scale += math.Abs(y)
 	}
 	eps := 1e-6*scale/float64(n) + 1e-9
 	for iter := 0; iter < 40; iter++ {
-		residuals(us, ys, beta, res)
-		for i, r := range res {
+		// each hour's weight from its residual, summed into the equations
+		// at once
+		ne = newNormalEqs(idx, nt)
+		for i, u := range us {
+			r := ys[i] - (beta[0] + beta[1]*u + beta[2]*u*u)
 			q := tau
 			if r < 0 {
 				q = 1 - tau
 			}
-			w[i] = q / math.Max(math.Abs(r), eps)
+			if w := q / math.Max(math.Abs(r), eps); w != 0 {
+				ne.add(w, u, ys[i])
+			}
 		}
-		nb, ok := weightedLS(us, ys, w, terms)
+		nb, ok := ne.solve()
 		if !ok {
 			break
 		}
