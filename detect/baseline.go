@@ -55,14 +55,19 @@ func (b *baseline) usual(r *run, k int) float64 {
 // (not metered, or stuck).
 func (r *run) meterBaseline(mi int32, p kw, ds int, skip func(day int) bool) baseline {
 	var b baseline
-	var bySlot [48][]float64
+	// the values by slot, in buffers the run reuses (a meter's baseline is
+	// computed at most once a day, but every meter's the same hour)
+	bySlot := &r.slotBuf
+	for s := range bySlot {
+		bySlot[s] = bySlot[s][:0]
+	}
 	for h := max(ds-r.lookH, 0); h < ds; h++ {
 		v := p.at(h)
 		if math.IsNaN(v) || skip != nil && skip(r.dayOf(h)) {
 			continue
 		}
-		j := r.hod(h)
-		bySlot[r.slot(h)] = append(bySlot[r.slot(h)], v)
+		j, s := r.hod(h), r.slot(h)
+		bySlot[s] = append(bySlot[s], v)
 		b.n[j]++
 		b.max[j] = math.Max(b.max[j], v)
 	}
@@ -70,7 +75,7 @@ func (r *run) meterBaseline(mi int32, p kw, ds int, skip func(day int) bool) bas
 	for s := range bySlot {
 		b.nmed[s] = len(bySlot[s])
 		if b.nmed[s] > 0 {
-			b.med[s] = medianOf(bySlot[s])
+			b.med[s] = medianSorting(bySlot[s])
 		}
 	}
 	// Idle hours from the profile of the kind of day seen most.

@@ -214,6 +214,7 @@ type run struct {
 	fs               []*feederSeries
 	ss               []*siteSeries
 	cbuf             []float64
+	slotBuf          [48][]float64 // meterBaseline's
 }
 
 // hod returns the local hour of day of grid hour h.
@@ -394,7 +395,14 @@ func medianOf(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
-	w := slices.Clone(v)
+	return medianSorting(slices.Clone(v))
+}
+
+// medianSorting is medianOf sorting v itself.
+func medianSorting(w []float64) float64 {
+	if len(w) == 0 {
+		return math.NaN()
+	}
 	slices.Sort(w)
 	n := len(w)
 	if n%2 == 1 {
