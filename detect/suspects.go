@@ -125,10 +125,15 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 			epUnb = append(epUnb, b)
 		}
 	}
-	var out []schemas.SuspectMeter
+	type cand struct {
+		i     int
+		z     float64
+		usual []float64
+	}
+	var cands []cand
 	bal, unb := make([]moments, nslot), make([]moments, nslot)
 	usual := make([]float64, nslot)
-	for i, mi := range ms {
+	for i := range ms {
 		copy(bal, sm.bal[i*nslot:(i+1)*nslot])
 		copy(unb, sm.unb[i*nslot:(i+1)*nslot])
 		for b := past; b < len(blocks); b++ {
@@ -160,23 +165,28 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 		if z < minSuspectZ {
 			continue
 		}
-		var est float64
-		for _, b := range epUnb {
-			if bl := &blocks[b]; usual[bl.slot] > 0 {
-				est += usual[bl.slot] - bl.x[i]
-			}
-		}
-		out = append(out, schemas.SuspectMeter{MeterID: g.ids[mi], Score: round(z, 2),
-			EstKWh: round(math.Max(0, est)*ep.held.scale(), 1)})
+		cands = append(cands, cand{i: i, z: z, usual: slices.Clone(usual)})
 	}
-	slices.SortFunc(out, func(a, b schemas.SuspectMeter) int {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+	// The meters named, by score then id; est_kwh only for them.
+	slices.SortFunc(cands, func(a, b cand) int {
+		if c := cmp.Compare(round(b.z, 2), round(a.z, 2)); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.MeterID, b.MeterID)
+		return cmp.Compare(g.ids[ms[a.i]], g.ids[ms[b.i]])
 	})
-	if len(out) > maxSuspects {
-		out = out[:maxSuspects]
+	if len(cands) > maxSuspects {
+		cands = cands[:maxSuspects]
+	}
+	var out []schemas.SuspectMeter // nil, not empty, when none
+	for _, c := range cands {
+		var est float64
+		for _, b := range epUnb {
+			if bl := &blocks[b]; c.usual[bl.slot] > 0 {
+				est += c.usual[bl.slot] - bl.x[c.i]
+			}
+		}
+		out = append(out, schemas.SuspectMeter{MeterID: g.ids[ms[c.i]], Score: round(c.z, 2),
+			EstKWh: round(math.Max(0, est)*ep.held.scale(), 1)})
 	}
 	ep.suspects = out
 }
