@@ -75,7 +75,7 @@ func (r *run) meterBaseline(mi int32, p kw, ds int, skip func(day int) bool) bas
 	for s := range bySlot {
 		b.nmed[s] = len(bySlot[s])
 		if b.nmed[s] > 0 {
-			b.med[s] = medianSorting(bySlot[s])
+			b.med[s] = medianSelecting(bySlot[s])
 		}
 	}
 	// Idle hours from the profile of the kind of day seen most.

@@ -398,6 +398,71 @@ func medianOf(v []float64) float64 {
 	return medianSorting(slices.Clone(v))
 }
 
+// medianSelecting is medianSorting found by selection, in linear time,
+// reordering w. The middle values of w are the same whoever orders them,
+// and so is the median, bit for bit, unless w holds a NaN or a negative
+// zero (whose place among the zeros is the sort's): such a w is sorted.
+func medianSelecting(w []float64) float64 {
+	n := len(w)
+	if n <= 16 {
+		return medianSorting(w)
+	}
+	for _, v := range w {
+		if v != v || v == 0 && math.Signbit(v) {
+			return medianSorting(w)
+		}
+	}
+	k := n / 2
+	selectNth(w, k)
+	if n%2 == 1 {
+		return w[k]
+	}
+	lo := w[0]
+	for _, v := range w[1:k] {
+		lo = max(lo, v)
+	}
+	return (lo + w[k]) / 2
+}
+
+// selectNth reorders w (no NaNs) so that w[k] is the value a sort would
+// put there, those before it no greater and those after no smaller.
+func selectNth(w []float64, k int) {
+	lo, hi := 0, len(w)-1
+	for hi-lo >= 16 {
+		// median of three as pivot; three-way partition, so that many
+		// equal values (an idle meter's zeros) cost no more
+		a, b, c := w[lo], w[lo+(hi-lo)/2], w[hi]
+		p := max(min(a, b), min(max(a, b), c))
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch v := w[i]; {
+			case v < p:
+				w[lt], w[i] = v, w[lt]
+				lt++
+				i++
+			case v > p:
+				w[i], w[gt] = w[gt], v
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return
+		}
+	}
+	for i := lo + 1; i <= hi; i++ {
+		for j := i; j > lo && w[j] < w[j-1]; j-- {
+			w[j], w[j-1] = w[j-1], w[j]
+		}
+	}
+}
+
 // medianSorting is medianOf sorting v itself.
 func medianSorting(w []float64) float64 {
 	if len(w) == 0 {

@@ -209,7 +209,7 @@ func lowerSigma(res []float64) float64 {
 	if len(neg) < 4 {
 		return math.NaN()
 	}
-	return 1.4826 * medianOf(neg)
+	return 1.4826 * medianSelecting(neg)
 }
 
 // basis is the row (1, u, u^2) of the loss model's design.
@@ -248,11 +248,7 @@ func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
 	}
 	// A (upper triangle) and b, summed as gonum's were.
 	ne := newNormalEqs(idx, n)
-	for i, u := range us {
-		if wi := w[i]; wi != 0 {
-			ne.add(wi, u, ys[i])
-		}
-	}
+	ne.sum(us, ys, w)
 	return ne.solve()
 }
 
@@ -288,6 +284,77 @@ func (e *normalEqs) add(w, u, y float64) {
 	e.a11 += w1 * x1
 	e.a12 += w1 * x2
 	e.a22 += w2 * x2
+}
+
+// sum adds the points with their weights w (those of weight 0 left out),
+// as add does, the sums kept in registers meanwhile.
+func (e *normalEqs) sum(us, ys, w []float64) {
+	i0, i1, i2 := e.idx[0], e.idx[1], e.idx[2]
+	a00, a01, a02, a11, a12, a22 := e.a00, e.a01, e.a02, e.a11, e.a12, e.a22
+	b0, b1, b2 := e.b0, e.b1, e.b2
+	w = w[:len(us)]
+	ys = ys[:len(us)]
+	for i, u := range us {
+		wi := w[i]
+		if wi == 0 {
+			continue
+		}
+		x := basis(u)
+		x0, x1, x2 := x[i0], x[i1], x[i2]
+		w0, w1, w2 := wi*x0, wi*x1, wi*x2
+		y := ys[i]
+		b0 += w0 * y
+		b1 += w1 * y
+		b2 += w2 * y
+		a00 += w0 * x0
+		a01 += w0 * x1
+		a02 += w0 * x2
+		a11 += w1 * x1
+		a12 += w1 * x2
+		a22 += w2 * x2
+	}
+	e.a00, e.a01, e.a02, e.a11, e.a12, e.a22 = a00, a01, a02, a11, a12, a22
+	e.b0, e.b1, e.b2 = b0, b1, b2
+}
+
+// sumQuantile adds every point weighted for the quantile fit at tau around
+// beta (quantileFit), as add does, the sums kept in registers meanwhile.
+func (e *normalEqs) sumQuantile(us, ys []float64, beta [3]float64, tau, eps float64) {
+	i0, i1, i2 := e.idx[0], e.idx[1], e.idx[2]
+	a00, a01, a02, a11, a12, a22 := e.a00, e.a01, e.a02, e.a11, e.a12, e.a22
+	b0, b1, b2 := e.b0, e.b1, e.b2
+	ys = ys[:len(us)]
+	for i, u := range us {
+		y := ys[i]
+		r := y - (beta[0] + beta[1]*u + beta[2]*u*u)
+		q := tau
+		if r < 0 {
+			q = 1 - tau
+		}
+		// q / math.Max(|r|, eps), eps > 0: NaN stays NaN
+		d := math.Abs(r)
+		if d <= eps {
+			d = eps
+		}
+		wi := q / d
+		if wi == 0 {
+			continue
+		}
+		x := basis(u)
+		x0, x1, x2 := x[i0], x[i1], x[i2]
+		w0, w1, w2 := wi*x0, wi*x1, wi*x2
+		b0 += w0 * y
+		b1 += w1 * y
+		b2 += w2 * y
+		a00 += w0 * x0
+		a01 += w0 * x1
+		a02 += w0 * x2
+		a11 += w1 * x1
+		a12 += w1 * x2
+		a22 += w2 * x2
+	}
+	e.a00, e.a01, e.a02, e.a11, e.a12, e.a22 = a00, a01, a02, a11, a12, a22
+	e.b0, e.b1, e.b2 = b0, b1, b2
 }
 
 // solve solves the equations summed for the coefficients of the terms.
@@ -460,16 +527,7 @@ func quantileFit(us, ys []float64, terms [3]bool, tau float64) [3]float64 {
 		// each hour's weight from its residual, summed into the equations
 		// at once
 		ne = newNormalEqs(idx, nt)
-		for i, u := range us {
-			r := ys[i] - (beta[0] + beta[1]*u + beta[2]*u*u)
-			q := tau
-			if r < 0 {
-				q = 1 - tau
-			}
-			if w := q / math.Max(math.Abs(r), eps); w != 0 {
-				ne.add(w, u, ys[i])
-			}
-		}
+		ne.sumQuantile(us, ys, beta, tau, eps)
 		nb, ok := ne.solve()
 		if !ok {
 			break

@@ -3,6 +3,7 @@ package detect
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -102,4 +103,37 @@ func weightedLSReference(us, ys, w []float64, terms [3]bool) ([3]float64, bool, 
 		beta[j] = sol.AtVec(p)
 	}
 	return beta, true, own
+}
+
+// TestMedianSelecting: the median by selection is medianOf's to the bit,
+// on values with many equal ones, zeros of either sign, NaNs, any length.
+func TestMedianSelecting(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 50000 {
+		n := rng.IntN(80)
+		v := make([]float64, n)
+		for i := range v {
+			switch rng.IntN(8) {
+			case 0:
+				v[i] = 0
+			case 1:
+				v[i] = float64(rng.IntN(4))
+			case 2:
+				v[i] = -float64(rng.IntN(3))
+			default:
+				v[i] = rng.NormFloat64() * 10
+			}
+			if trial%50 == 0 && rng.IntN(10) == 0 {
+				v[i] = math.Copysign(0, -1)
+			}
+			if trial%70 == 0 && rng.IntN(20) == 0 {
+				v[i] = math.NaN()
+			}
+		}
+		want := medianOf(v)
+		got := medianSelecting(slices.Clone(v))
+		if math.Float64bits(got) != math.Float64bits(want) && !(math.IsNaN(got) && math.IsNaN(want)) {
+			t.Fatalf("trial %d: %v: got %v, want %v", trial, v, got, want)
+		}
+	}
 }
