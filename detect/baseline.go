@@ -55,15 +55,25 @@ func (b *baseline) usual(r *run, k int) float64 {
 // day ds (a grid hour), leaving out days skip names and hours p marks NaN
 // (not metered, or stuck).
 func (r *run) meterBaseline(mi int32, p kw, ds int, skip func(day int) bool) baseline {
+	return r.meterBaselineIn(&r.slotBuf, mi, p, ds, skip)
+}
+
+// meterBaselineIn is meterBaseline with the values by slot in bySlot: the
+// run's buffers, or a worker's own (baselinesOf).
+func (r *run) meterBaselineIn(bySlot *[48][]float64, mi int32, p kw, ds int, skip func(day int) bool) baseline {
 	var b baseline
-	var bySlot [48][]float64
+	// the values by slot, in buffers reused (a meter's baseline is
+	// computed at most once a day, but every meter's the same hour)
+	for s := range bySlot {
+		bySlot[s] = bySlot[s][:0]
+	}
 	for h := max(ds-r.lookH, 0); h < ds; h++ {
 		v := p.at(h)
 		if math.IsNaN(v) || skip != nil && skip(r.dayOf(h)) {
 			continue
 		}
-		j := r.hod(h)
-		bySlot[r.slot(h)] = append(bySlot[r.slot(h)], v)
+		j, s := r.hod(h), r.slot(h)
+		bySlot[s] = append(bySlot[s], v)
 		b.n[j]++
 		b.max[j] = math.Max(b.max[j], v)
 	}
@@ -71,7 +81,7 @@ func (r *run) meterBaseline(mi int32, p kw, ds int, skip func(day int) bool) bas
 	for s := range bySlot {
 		b.nmed[s] = uint16(len(bySlot[s]))
 		if b.nmed[s] > 0 {
-			b.med[s] = medianInPlace(bySlot[s])
+			b.med[s] = medianSelecting(bySlot[s])
 		}
 	}
 	// Idle hours from the profile of the kind of day seen most.
@@ -233,8 +243,9 @@ func (r *run) baselinesOf(ms []int32, ds int) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			var buf [48][]float64
 			for i := w; i < len(todo); i += workers {
-				out[i] = r.meterBaseline(todo[i], kw{r.g, todo[i]}, ds, nil)
+				out[i] = r.meterBaselineIn(&buf, todo[i], kw{r.g, todo[i]}, ds, nil)
 			}
 		})
 	}

@@ -227,6 +227,7 @@ type run struct {
 	fs               []*feederSeries
 	ss               []*siteSeries
 	cbuf             []float64
+	slotBuf          [48][]float64 // meterBaseline's
 }
 
 // hod returns the local hour of day of grid hour h.
@@ -276,6 +277,7 @@ type episode struct {
 	// one, and what they were cut with
 	sb    []sblock
 	sbKey suspectKey
+	sm    suspectMoments // the members' moments over sb
 
 	cur, held sums // running, and as of the last held evaluation
 	finish    func(ep *episode, a *schemas.Alert, cfg *Config)
@@ -402,70 +404,83 @@ func fmtKZT(v float64) string {
 	return fmt.Sprintf("%.0f KZT", v)
 }
 
-// medianInPlace returns the median of v, which holds no NaN, as medianOf
-// does, reordering v: a selection, not a sort.
-func medianInPlace(v []float64) float64 {
-	n := len(v)
-	if n == 0 {
-		return math.NaN()
-	}
-	hi := selectKth(v, n/2)
-	if n%2 == 1 {
-		return hi
-	}
-	// the largest of the values below the upper middle one
-	return (slices.Max(v[:n/2]) + hi) / 2
-}
-
-// selectKth reorders v so that v[k] is the value a sort would put there,
-// with none greater before it and none smaller after it, and returns it.
-func selectKth(v []float64, k int) float64 {
-	lo, hi := 0, len(v)-1
-	for hi-lo > 8 {
-		// median of three as the pivot, then Hoare's partition
-		m := lo + (hi-lo)/2
-		if v[m] < v[lo] {
-			v[m], v[lo] = v[lo], v[m]
-		}
-		if v[hi] < v[lo] {
-			v[hi], v[lo] = v[lo], v[hi]
-		}
-		if v[hi] < v[m] {
-			v[hi], v[m] = v[m], v[hi]
-		}
-		p := v[m]
-		i, j := lo, hi
-		for i <= j {
-			for v[i] < p {
-				i++
-			}
-			for v[j] > p {
-				j--
-			}
-			if i <= j {
-				v[i], v[j] = v[j], v[i]
-				i++
-				j--
-			}
-		}
-		switch {
-		case k <= j:
-			hi = j
-		case k >= i:
-			lo = i
-		default:
-			return v[k]
-		}
-	}
-	slices.Sort(v[lo : hi+1])
-	return v[k]
-}
-
 func medianOf(v []float64) float64 {
 	if len(v) == 0 {
 		return math.NaN()
 	}
-	w := slices.Clone(v)
+	return medianSorting(slices.Clone(v))
+}
+
+// medianSelecting is medianSorting found by selection, in linear time,
+// reordering w. The middle values of w are the same whoever orders them,
+// and so is the median, bit for bit, unless w holds a NaN or a negative
+// zero (whose place among the zeros is the sort's): such a w is sorted.
+func medianSelecting(w []float64) float64 {
+	n := len(w)
+	if n <= 16 {
+		return medianSorting(w)
+	}
+	for _, v := range w {
+		if v != v || v == 0 && math.Signbit(v) {
+			return medianSorting(w)
+		}
+	}
+	k := n / 2
+	selectNth(w, k)
+	if n%2 == 1 {
+		return w[k]
+	}
+	lo := w[0]
+	for _, v := range w[1:k] {
+		lo = max(lo, v)
+	}
+	return (lo + w[k]) / 2
+}
+
+// selectNth reorders w (no NaNs) so that w[k] is the value a sort would
+// put there, those before it no greater and those after no smaller.
+func selectNth(w []float64, k int) {
+	lo, hi := 0, len(w)-1
+	for hi-lo >= 16 {
+		// median of three as pivot; three-way partition, so that many
+		// equal values (an idle meter's zeros) cost no more
+		a, b, c := w[lo], w[lo+(hi-lo)/2], w[hi]
+		p := max(min(a, b), min(max(a, b), c))
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch v := w[i]; {
+			case v < p:
+				w[lt], w[i] = v, w[lt]
+				lt++
+				i++
+			case v > p:
+				w[i], w[gt] = w[gt], v
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return
+		}
+	}
+	for i := lo + 1; i <= hi; i++ {
+		for j := i; j > lo && w[j] < w[j-1]; j-- {
+			w[j], w[j-1] = w[j-1], w[j]
+		}
+	}
+}
+
+// medianSorting is medianOf sorting v itself.
+func medianSorting(w []float64) float64 {
+	if len(w) == 0 {
+		return math.NaN()
+	}
 	slices.Sort(w)
 	n := len(w)
 	if n%2 == 1 {

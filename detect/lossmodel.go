@@ -209,7 +209,7 @@ func lowerSigma(res []float64) float64 {
 	if len(neg) < 4 {
 		return math.NaN()
 	}
-	return 1.4826 * medianOf(neg)
+	return 1.4826 * medianSelecting(neg)
 }
 
 // basis is the row (1, u, u^2) of the loss model's design.
@@ -226,48 +226,271 @@ func residuals(us, ys []float64, beta [3]float64, res []float64) {
 // the terms named (the constant, the linear, the quadratic), from the
 // normal equations: at most 3 by 3, accumulated without building the
 // design matrix. Terms not named stay 0.
+//
+// The fits call it some fifty times each, a few thousand fits a day: it
+// solves the equations itself, with the arithmetic of gonum's LU solve
+// (partial pivoting, as mat.VecDense.SolveVec does for a square matrix)
+// operation for operation, so the coefficients are those gonum gives to
+// the last bit; a system that is singular, ill-conditioned or not finite
+// goes to gonum itself, which reports it.
 func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
-	var idxA [3]int
-	idx := idxA[:0]
+	var idx [3]int
+	n := 0
 	for j, t := range terms {
 		if t {
-			idx = append(idx, j)
+			idx[n] = j
+			n++
 		}
 	}
-	n := len(idx)
 	var beta [3]float64
 	if n == 0 {
 		return beta, false
 	}
-	// The sums in plain arrays (the same operations in the same order as
-	// through the matrix's setters, a fraction of the time), then solved.
-	var sa [9]float64
-	var sb [3]float64
+	// A (upper triangle) and b, summed as gonum's were.
+	ne := newNormalEqs(idx, n)
+	ne.sum(us, ys, w)
+	return ne.solve()
+}
+
+// normalEqs sums the normal equations of weighted least squares on the
+// terms idx[:n] of the basis (1, u, u^2), point by point: b[p] +=
+// w*x[p]*y and A[p][q] += w*x[p]*x[q], products taken left to right, as
+// weightedLS always summed them.
+type normalEqs struct {
+	idx [3]int
+	n   int
+	// A's upper triangle and b; for n < 3 the unused ones sum junk
+	a00, a01, a02, a11, a12, a22 float64
+	b0, b1, b2                   float64
+}
+
+func newNormalEqs(idx [3]int, n int) normalEqs {
+	for p := n; p < 3; p++ {
+		idx[p] = 0
+	}
+	return normalEqs{idx: idx, n: n}
+}
+
+func (e *normalEqs) add(w, u, y float64) {
+	x := basis(u)
+	x0, x1, x2 := x[e.idx[0]], x[e.idx[1]], x[e.idx[2]]
+	w0, w1, w2 := w*x0, w*x1, w*x2
+	e.b0 += w0 * y
+	e.b1 += w1 * y
+	e.b2 += w2 * y
+	e.a00 += w0 * x0
+	e.a01 += w0 * x1
+	e.a02 += w0 * x2
+	e.a11 += w1 * x1
+	e.a12 += w1 * x2
+	e.a22 += w2 * x2
+}
+
+// sum adds the points with their weights w (those of weight 0 left out),
+// as add does, the sums kept in registers meanwhile.
+func (e *normalEqs) sum(us, ys, w []float64) {
+	i0, i1, i2 := e.idx[0], e.idx[1], e.idx[2]
+	a00, a01, a02, a11, a12, a22 := e.a00, e.a01, e.a02, e.a11, e.a12, e.a22
+	b0, b1, b2 := e.b0, e.b1, e.b2
+	w = w[:len(us)]
+	ys = ys[:len(us)]
 	for i, u := range us {
-		if w[i] == 0 {
+		wi := w[i]
+		if wi == 0 {
 			continue
 		}
 		x := basis(u)
-		for p, j := range idx {
-			sb[p] += w[i] * x[j] * ys[i]
-			for q := p; q < n; q++ {
-				sa[p*n+q] += w[i] * x[j] * x[idx[q]]
+		x0, x1, x2 := x[i0], x[i1], x[i2]
+		w0, w1, w2 := wi*x0, wi*x1, wi*x2
+		y := ys[i]
+		b0 += w0 * y
+		b1 += w1 * y
+		b2 += w2 * y
+		a00 += w0 * x0
+		a01 += w0 * x1
+		a02 += w0 * x2
+		a11 += w1 * x1
+		a12 += w1 * x2
+		a22 += w2 * x2
+	}
+	e.a00, e.a01, e.a02, e.a11, e.a12, e.a22 = a00, a01, a02, a11, a12, a22
+	e.b0, e.b1, e.b2 = b0, b1, b2
+}
+
+// sumQuantile adds every point weighted for the quantile fit at tau around
+// beta (quantileFit), as add does, the sums kept in registers meanwhile.
+func (e *normalEqs) sumQuantile(us, ys []float64, beta [3]float64, tau, eps float64) {
+	i0, i1, i2 := e.idx[0], e.idx[1], e.idx[2]
+	a00, a01, a02, a11, a12, a22 := e.a00, e.a01, e.a02, e.a11, e.a12, e.a22
+	b0, b1, b2 := e.b0, e.b1, e.b2
+	ys = ys[:len(us)]
+	for i, u := range us {
+		y := ys[i]
+		r := y - (beta[0] + beta[1]*u + beta[2]*u*u)
+		q := tau
+		if r < 0 {
+			q = 1 - tau
+		}
+		// q / math.Max(|r|, eps), eps > 0: NaN stays NaN
+		d := math.Abs(r)
+		if d <= eps {
+			d = eps
+		}
+		wi := q / d
+		if wi == 0 {
+			continue
+		}
+		x := basis(u)
+		x0, x1, x2 := x[i0], x[i1], x[i2]
+		w0, w1, w2 := wi*x0, wi*x1, wi*x2
+		b0 += w0 * y
+		b1 += w1 * y
+		b2 += w2 * y
+		a00 += w0 * x0
+		a01 += w0 * x1
+		a02 += w0 * x2
+		a11 += w1 * x1
+		a12 += w1 * x2
+		a22 += w2 * x2
+	}
+	e.a00, e.a01, e.a02, e.a11, e.a12, e.a22 = a00, a01, a02, a11, a12, a22
+	e.b0, e.b1, e.b2 = b0, b1, b2
+}
+
+// solve solves the equations summed for the coefficients of the terms.
+func (e *normalEqs) solve() ([3]float64, bool) {
+	var beta [3]float64
+	n, idx := e.n, e.idx
+	a := [3][3]float64{{e.a00, e.a01, e.a02}, {e.a01, e.a11, e.a12}, {e.a02, e.a12, e.a22}}
+	b := [3]float64{e.b0, e.b1, e.b2}
+	for p := n; p < 3; p++ {
+		b[p] = 0
+		for q := range 3 {
+			a[p][q], a[q][p] = 0, 0
+		}
+	}
+	sol, ok := solveLU(a, b, n)
+	if !ok {
+		return weightedLSGonum(a, b, n, idx)
+	}
+	for p := 0; p < n; p++ {
+		beta[idx[p]] = sol[p]
+	}
+	return beta, true
+}
+
+// solveLU solves the n by n system (n <= 3) a x = b as gonum's LU does
+// (lapack Dgetf2 and Dgetrs on the row-major matrix): the pivot the
+// largest in its column (the first of equals), the column below it scaled
+// by its reciprocal, the rows below updated by the rank-one product, then
+// forward and back substitution, the latter multiplying by the diagonal's
+// reciprocals. It gives up (false) where gonum would report a condition
+// error or might: a value not finite or huge, a pivot zero or subnormal,
+// a 1-norm condition number over 1e12 (gonum's own estimate, a lower
+// bound of it, must stay under 1e16).
+func solveLU(a [3][3]float64, b [3]float64, n int) ([3]float64, bool) {
+	const huge = 1e150
+	var anorm float64
+	for q := 0; q < n; q++ {
+		var col float64
+		for p := 0; p < n; p++ {
+			v := math.Abs(a[p][q])
+			if !(v <= huge) {
+				return b, false
+			}
+			col += v
+		}
+		anorm = math.Max(anorm, col)
+		if !(math.Abs(b[q]) <= huge) {
+			return b, false
+		}
+	}
+	lu := a
+	var piv [3]int
+	for j := 0; j < n; j++ {
+		jp, best := j, math.Abs(lu[j][j])
+		for i := j + 1; i < n; i++ {
+			if v := math.Abs(lu[i][j]); v > best {
+				jp, best = i, v
+			}
+		}
+		piv[j] = jp
+		if !(best >= 0x1p-1022) { // zero, subnormal
+			return b, false
+		}
+		if jp != j {
+			lu[j], lu[jp] = lu[jp], lu[j]
+		}
+		r := 1 / lu[j][j]
+		for i := j + 1; i < n; i++ {
+			lu[i][j] *= r
+		}
+		for i := j + 1; i < n; i++ {
+			t := -lu[i][j]
+			for k := j + 1; k < n; k++ {
+				lu[i][k] += t * lu[j][k]
 			}
 		}
 	}
+	subst := func(x [3]float64) [3]float64 {
+		for i := 0; i < n; i++ {
+			if p := piv[i]; p != i {
+				x[i], x[p] = x[p], x[i]
+			}
+		}
+		for i := 0; i < n; i++ {
+			for k := 0; k < i; k++ {
+				if v := lu[i][k]; v != 0 {
+					x[i] += -v * x[k]
+				}
+			}
+		}
+		for i := n - 1; i >= 0; i-- {
+			for k := i + 1; k < n; k++ {
+				if v := lu[i][k]; v != 0 {
+					x[i] += -v * x[k]
+				}
+			}
+			x[i] *= 1 / lu[i][i]
+		}
+		return x
+	}
+	// The inverse's 1-norm, column by column.
+	var inorm float64
+	for q := 0; q < n; q++ {
+		var e [3]float64
+		e[q] = 1
+		col := subst(e)
+		var s float64
+		for p := 0; p < n; p++ {
+			s += math.Abs(col[p])
+		}
+		inorm = math.Max(inorm, s)
+	}
+	if !(anorm*inorm <= 1e12) {
+		return b, false
+	}
+	return subst(b), true
+}
+
+// weightedLSGonum solves the normal equations a (symmetric, n by n) x = b
+// with gonum, the terms of x named by idx.
+func weightedLSGonum(a [3][3]float64, b [3]float64, n int, idx [3]int) ([3]float64, bool) {
+	var beta [3]float64
 	A := mat.NewSymDense(n, nil)
-	for p := range n {
+	bv := mat.NewVecDense(n, nil)
+	for p := 0; p < n; p++ {
+		bv.SetVec(p, b[p])
 		for q := p; q < n; q++ {
-			A.SetSym(p, q, sa[p*n+q])
+			A.SetSym(p, q, a[p][q])
 		}
 	}
-	b := mat.NewVecDense(n, sb[:n:n])
 	var sol mat.VecDense
-	if err := sol.SolveVec(A, b); err != nil {
+	if err := sol.SolveVec(A, bv); err != nil {
 		return beta, false
 	}
-	for p, j := range idx {
-		beta[j] = sol.AtVec(p)
+	for p := 0; p < n; p++ {
+		beta[idx[p]] = sol.AtVec(p)
 	}
 	return beta, true
 }
@@ -276,30 +499,36 @@ func weightedLS(us, ys, w []float64, terms [3]bool) ([3]float64, bool) {
 // squares: the lower envelope of a cloud whose upper side theft inflates.
 func quantileFit(us, ys []float64, terms [3]bool, tau float64) [3]float64 {
 	n := len(us)
-	w := make([]float64, n)
-	for i := range w {
-		w[i] = 1
+	var idx [3]int
+	nt := 0
+	for j, t := range terms {
+		if t {
+			idx[nt] = j
+			nt++
+		}
 	}
-	beta, ok := weightedLS(us, ys, w, terms)
+	if nt == 0 {
+		return [3]float64{}
+	}
+	ne := newNormalEqs(idx, nt)
+	for i, u := range us {
+		ne.add(1, u, ys[i])
+	}
+	beta, ok := ne.solve()
 	if !ok {
 		return [3]float64{}
 	}
-	res := make([]float64, n)
 	var scale float64
 	for _, y := range ys {
 		scale += math.Abs(y)
 	}
 	eps := 1e-6*scale/float64(n) + 1e-9
 	for iter := 0; iter < 40; iter++ {
-		residuals(us, ys, beta, res)
-		for i, r := range res {
-			q := tau
-			if r < 0 {
-				q = 1 - tau
-			}
-			w[i] = q / math.Max(math.Abs(r), eps)
-		}
-		nb, ok := weightedLS(us, ys, w, terms)
+		// each hour's weight from its residual, summed into the equations
+		// at once
+		ne = newNormalEqs(idx, nt)
+		ne.sumQuantile(us, ys, beta, tau, eps)
+		nb, ok := ne.solve()
 		if !ok {
 			break
 		}

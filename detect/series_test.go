@@ -2,8 +2,6 @@ package detect
 
 import (
 	"context"
-	"math/rand/v2"
-	"slices"
 	"testing"
 	"time"
 
@@ -51,24 +49,6 @@ func TestConfigValidate(t *testing.T) {
 	for _, c := range []Config{{Lookback: time.Hour}, {CoolingAllowance: -1}, {Location: time.FixedZone("x", 1800)}, {OverCapacityHours: -2}} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%+v validated", c)
-		}
-	}
-}
-
-// TestMedianInPlace: the selection gives what a sort gives, on short and
-// long slices with and without repeated values.
-func TestMedianInPlace(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	for n := 1; n < 200; n++ {
-		for _, levels := range []int{2, 5, 1000} {
-			v := make([]float64, n)
-			for i := range v {
-				v[i] = float64(rng.IntN(levels)) / 7
-			}
-			want := medianOf(v)
-			if got := medianInPlace(slices.Clone(v)); got != want {
-				t.Fatalf("n=%d levels=%d: median %v, want %v (%v)", n, levels, got, want, v)
-			}
 		}
 	}
 }

@@ -28,6 +28,7 @@ const (
 type sblock struct {
 	res  float64   // unexplained energy: head less meters less normal losses
 	x    []float64 // each member meter's energy
+	met  float64   // their sum
 	day  int       // local day start hour
 	slot int       // weekday or weekend, and block of the day
 	ep   bool      // within the episode
@@ -69,7 +70,9 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 	start := int((ep.start - g.t0) / hourS)
 	if ep.sbKey != key || r.fedFrom < today {
 		ep.sb, ep.sbKey = r.suspectBlocks(f, lm, ms, start, today-r.lookH, today-24, hl), key
+		ep.sm = suspectMoments{}
 	}
+	past := len(ep.sb)
 	blocks := append(slices.Clip(ep.sb), r.suspectBlocks(f, lm, ms, start, today, today, hl)...)
 	perDay := 24 / suspectBlock
 	if len(blocks) < 2*perDay || len(ms) == 0 {
@@ -79,10 +82,9 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 	dayRes, dayMet := map[int]float64{}, map[int]float64{}
 	for _, bl := range blocks {
 		dayRes[bl.day] += bl.res
-		dayMet[bl.day] += floats.Sum(bl.x)
+		dayMet[bl.day] += bl.met
 	}
 	var shares []float64
-	unbalanced := map[int]bool{}
 	for d, m := range dayMet {
 		if m > 0 {
 			shares = append(shares, dayRes[d]/m)
@@ -92,25 +94,58 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 	// that counts, so that when thieves stole on only a few days of the
 	// lookback, honest days stay on the balanced side.
 	cut := math.Max(medianOf(shares), 0.5*r.cfg.DailyImbalanceFraction+lm.allow)
-	for d, m := range dayMet {
-		unbalanced[d] = m > 0 && dayRes[d]/m > cut
+	unbalanced := make([]bool, len(blocks))
+	for i, bl := range blocks {
+		m := dayMet[bl.day]
+		unbalanced[i] = m > 0 && dayRes[bl.day]/m > cut
 	}
 	nslot := 2 * perDay
-	var out []schemas.SuspectMeter
-	type moments struct{ n, sum, sq float64 }
-	for i, mi := range ms {
-		bal, unb := make([]moments, nslot), make([]moments, nslot)
-		for _, bl := range blocks {
+	// Each member's moments by slot over the days before today's, summed
+	// block by block as below: kept with the episode while those blocks
+	// and their split stay, so that an hour adds only today's blocks.
+	sm := &ep.sm
+	if sm.bal == nil || !slices.Equal(sm.split, unbalanced[:past]) {
+		sm.split = slices.Clone(unbalanced[:past])
+		sm.bal, sm.unb = make([]moments, len(ms)*nslot), make([]moments, len(ms)*nslot)
+		for i := range ms {
+			bal, unb := sm.bal[i*nslot:(i+1)*nslot], sm.unb[i*nslot:(i+1)*nslot]
+			for b, bl := range blocks[:past] {
+				m := &bal[bl.slot]
+				if unbalanced[b] {
+					m = &unb[bl.slot]
+				}
+				m.add(bl.x[i])
+			}
+		}
+	}
+	// the blocks est sums over: the episode's unbalanced ones
+	var epUnb []int
+	for b, bl := range blocks {
+		if bl.ep && unbalanced[b] {
+			epUnb = append(epUnb, b)
+		}
+	}
+	type cand struct {
+		i     int
+		z     float64
+		usual []float64
+	}
+	var cands []cand
+	bal, unb := make([]moments, nslot), make([]moments, nslot)
+	usual := make([]float64, nslot)
+	for i := range ms {
+		copy(bal, sm.bal[i*nslot:(i+1)*nslot])
+		copy(unb, sm.unb[i*nslot:(i+1)*nslot])
+		for b := past; b < len(blocks); b++ {
+			bl := &blocks[b]
 			m := &bal[bl.slot]
-			if unbalanced[bl.day] {
+			if unbalanced[b] {
 				m = &unb[bl.slot]
 			}
-			m.n++
-			m.sum += bl.x[i]
-			m.sq += bl.x[i] * bl.x[i]
+			m.add(bl.x[i])
 		}
 		var diff, variance float64
-		usual := make([]float64, nslot)
+		clear(usual)
 		for j := range nslot {
 			b, u := bal[j], unb[j]
 			if b.n < 2 || u.n < 2 {
@@ -130,25 +165,47 @@ func (r *run) suspects(ep *episode, f *feederSeries) {
 		if z < minSuspectZ {
 			continue
 		}
-		var est float64
-		for _, bl := range blocks {
-			if bl.ep && unbalanced[bl.day] && usual[bl.slot] > 0 {
-				est += usual[bl.slot] - bl.x[i]
-			}
-		}
-		out = append(out, schemas.SuspectMeter{MeterID: g.ids[mi], Score: round(z, 2),
-			EstKWh: round(math.Max(0, est)*ep.held.scale(), 1)})
+		cands = append(cands, cand{i: i, z: z, usual: slices.Clone(usual)})
 	}
-	slices.SortFunc(out, func(a, b schemas.SuspectMeter) int {
-		if c := cmp.Compare(b.Score, a.Score); c != 0 {
+	// The meters named, by score then id; est_kwh only for them.
+	slices.SortFunc(cands, func(a, b cand) int {
+		if c := cmp.Compare(round(b.z, 2), round(a.z, 2)); c != 0 {
 			return c
 		}
-		return cmp.Compare(a.MeterID, b.MeterID)
+		return cmp.Compare(g.ids[ms[a.i]], g.ids[ms[b.i]])
 	})
-	if len(out) > maxSuspects {
-		out = out[:maxSuspects]
+	if len(cands) > maxSuspects {
+		cands = cands[:maxSuspects]
+	}
+	var out []schemas.SuspectMeter // nil, not empty, when none
+	for _, c := range cands {
+		var est float64
+		for _, b := range epUnb {
+			if bl := &blocks[b]; c.usual[bl.slot] > 0 {
+				est += c.usual[bl.slot] - bl.x[c.i]
+			}
+		}
+		out = append(out, schemas.SuspectMeter{MeterID: g.ids[ms[c.i]], Score: round(c.z, 2),
+			EstKWh: round(math.Max(0, est)*ep.held.scale(), 1)})
 	}
 	ep.suspects = out
+}
+
+// moments are the count, sum and sum of squares of a member's blocks.
+type moments struct{ n, sum, sq float64 }
+
+func (m *moments) add(x float64) {
+	m.n++
+	m.sum += x
+	m.sq += x * x
+}
+
+// suspectMoments are an episode's members' moments by slot over its blocks
+// of the days before the last one (sblock), as split into balanced and
+// unbalanced days: member i's slots at [i*nslot, (i+1)*nslot).
+type suspectMoments struct {
+	split    []bool // each block unbalanced
+	bal, unb []moments
 }
 
 // suspectKey names what an episode's cached blocks were cut with.
@@ -202,6 +259,7 @@ func (r *run) suspectBlocks(f *feederSeries, lm *lossModel, ms []int32, start, f
 			sc := float64(suspectBlock) / float64(n)
 			bl.res *= sc
 			floats.Scale(sc, bl.x)
+			bl.met = floats.Sum(bl.x)
 			if r.slot(from) >= 24 {
 				bl.slot += perDay
 			}

@@ -50,11 +50,18 @@ import (
 func (r *run) unregistered() error {
 	g := r.g
 	K := r.cfg.UnregisteredHours
-	capOf := map[int32]*siteSeries{}
+	capOf := make([]*siteSeries, len(g.ids))
 	for _, s := range r.sites() {
 		capOf[s.mi] = s
 	}
-	var win []float64
+	// meters with a finding open: no other meter has one until it opens
+	open := map[string]bool{}
+	for _, ep := range r.e.eps {
+		if ep.kind == schemas.KindUnregisteredLoad {
+			open[ep.entity] = true
+		}
+	}
+	var win, raw, sorted []float64
 	for mi32 := range g.ids {
 		mi := int32(mi32)
 		m := r.meta[mi]
@@ -69,10 +76,13 @@ func (r *run) unregistered() error {
 		zeroCap := func(h int) bool { return site == nil || site.c[h] <= 0 }
 		id := g.ids[mi]
 		household := m.Class == schemas.ClassResidential
+		hasEp := open[id]
 		for h := r.hFirst; h <= r.hLast; h++ {
-			if ep := r.episode(schemas.KindUnregisteredLoad, id, ""); ep != nil {
-				r.holdUnregistered(ep, mi, p, h, zeroCap, household)
-				continue
+			if hasEp {
+				if ep := r.episode(schemas.KindUnregisteredLoad, id, ""); ep != nil {
+					r.holdUnregistered(ep, mi, p, h, zeroCap, household)
+					continue
+				}
 			}
 			if h-K+1 < 0 {
 				continue
@@ -83,6 +93,24 @@ func (r *run) unregistered() error {
 			}
 			if !ok {
 				continue
+			}
+			// The same test as below on the hours' power before the test
+			// for a stuck register (an hour it fails is NaN below, and
+			// skipped either way): most meters end here, cheaply.
+			raw = raw[:0]
+			for k := h - K + 1; k <= h && ok; k++ {
+				var v float64
+				v, ok = g.power(mi, k)
+				raw = append(raw, v)
+			}
+			if !ok {
+				continue
+			}
+			if slices.Min(raw) < r.cfg.MinStepKW {
+				sorted = append(sorted[:0], raw...)
+				if medianSorting(sorted) < 3*r.cfg.MinStepKW {
+					continue
+				}
 			}
 			win = p.window(win, h-K+1, h)
 			if slices.ContainsFunc(win, math.IsNaN) {
@@ -163,6 +191,7 @@ func (r *run) unregistered() error {
 			}
 			a := r.meterAlert(mi)
 			ep := r.open(schemas.KindUnregisteredLoad, id, "", h, g.t0+int64(k)*hourS, a)
+			hasEp = true
 			ep.level, ep.cut, ep.model = level, cut, rule
 			// The usual load the finding measures the extra from, by hour
 			// of a weekday and of a weekend day.

@@ -52,6 +52,7 @@ type meterVer struct {
 func (ix *Index) ApplyRig(r schemas.Rig) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.findingChanges++
 	return ix.applyRig(&r)
 }
 
@@ -63,6 +64,7 @@ func (ix *Index) ApplyRig(r schemas.Rig) error {
 func (ix *Index) ApplyRigs(rs []schemas.Rig) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.findingChanges++
 	counts := map[uint32]int{}
 	for i := range rs {
 		if !rs[i].Deleted {
@@ -288,6 +290,7 @@ func (ix *Index) rebuildSite(site uint32) {
 func (ix *Index) ApplyLicense(l schemas.License) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.findingChanges++
 	return ix.applyLicense(&l)
 }
 
@@ -296,6 +299,7 @@ func (ix *Index) ApplyLicense(l schemas.License) error {
 func (ix *Index) ApplyLicenses(ls []schemas.License) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.findingChanges++
 	var skipped int
 	var first error
 	for i := range ls {

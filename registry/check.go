@@ -67,11 +67,7 @@ func (ix *Index) Check(t time.Time) []schemas.Alert {
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
 	var out []schemas.Alert
-	until := at
-	if at < maxTime {
-		until++
-	}
-	for _, v := range ix.violations(until) {
+	for _, v := range ix.findings() {
 		for _, s := range v.spans {
 			if s.from <= at && at < s.to {
 				a := ix.finish(&v, at, s.from, s.from)
@@ -91,11 +87,17 @@ func (ix *Index) Check(t time.Time) []schemas.Alert {
 // those episodes began (possibly before from), and the figures as they
 // stood at the end of the last episode.
 func (ix *Index) CheckWindow(from, to time.Time) []schemas.Alert {
-	f, e := nanos(from), nanos(to)
 	ix.mu.RLock()
 	defer ix.mu.RUnlock()
+	return ix.checkWindow(ix.findings(), nanos(from), nanos(to))
+}
+
+// checkWindow is CheckWindow over the findings vs, which must hold those
+// of violations(until) for some until >= e (their spans may run on past
+// e). The caller holds the read lock.
+func (ix *Index) checkWindow(vs []violation, f, e int64) []schemas.Alert {
 	var out []schemas.Alert
-	for _, v := range ix.violations(e) {
+	for _, v := range vs {
 		var first, last span
 		episodes := 0
 		for _, s := range v.spans {
@@ -157,6 +159,24 @@ func sortAlerts(as []schemas.Alert) {
 		}
 		return strings.Compare(a.AlertID, b.AlertID)
 	})
+}
+
+// findings returns every finding over all time, violations(maxTime):
+// computed again only after a rig or licence record is stored, so that a
+// check every hour costs what the findings it reports cost, not the whole
+// registry's history. A finding's spans up to any instant are those
+// violations would find stopping there, cut at it: whether a rule holds at
+// t depends only on the records in effect at t, and a span that runs on
+// past it is cut (Check and CheckWindow look only before their end). The
+// alerts are built when asked for, from the records then in effect. The
+// caller holds the read lock.
+func (ix *Index) findings() []violation {
+	ix.foundMu.Lock()
+	defer ix.foundMu.Unlock()
+	if !ix.foundOK || ix.foundAt != ix.findingChanges {
+		ix.found, ix.foundAt, ix.foundOK = ix.violations(maxTime), ix.findingChanges, true
+	}
+	return ix.found
 }
 
 // violations evaluates every rule from the beginning of time until (not

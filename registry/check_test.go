@@ -3,8 +3,11 @@ package registry
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/rigwatch/rigwatch/schemas"
 )
@@ -266,4 +269,98 @@ func TestStats(t *testing.T) {
 	if st := ix.Stats(day(2000)); st.Licenses["expired"] != 5 || st.OperatorsLicensed != 0 {
 		t.Errorf("after expiry: %+v", st.Licenses)
 	}
+}
+
+// TestFindingsCachedEqualRecomputed: the findings kept over all time, cut at
+// a check's end, give the alerts that evaluating the rules up to that end
+// gives, at every instant and over every window, and are recomputed when a
+// record arrives: random registries with every rule firing on and off,
+// records dated before and after the checks.
+func TestFindingsCachedEqualRecomputed(t *testing.T) {
+	for seed := range uint64(6) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		ix := newIndex(t)
+		statuses := []string{"active", "active", "active", "suspended", "revoked", "expired"}
+		rstat := []string{"active", "active", "active", "decommissioned", "inactive"}
+		ops := []string{"OP-1", "OP-2", "OP-3"}
+		// kinds: 0 both, 1 licences only, 2 rigs only
+		apply := func(n, kinds int) {
+			for range n {
+				k := rng.IntN(3)
+				if kinds > 0 {
+					k = 2 * (kinds - 1)
+				}
+				switch k {
+				case 0:
+					kw := float64(rng.IntN(40)) * 3.25
+					from := rng.IntN(60) - 20
+					l := license(fmt.Sprintf("L-%d", rng.IntN(5)), ops[rng.IntN(3)], statuses[rng.IntN(len(statuses))], kw, from, from+rng.IntN(90), rng.IntN(100))
+					if rng.IntN(5) == 0 {
+						l.LicensedCapacityKW = nil
+					}
+					if err := ix.ApplyLicense(l); err != nil {
+						t.Fatal(err)
+					}
+				default:
+					id := fmt.Sprintf("R%02d", rng.IntN(40))
+					r := rig(id, fmt.Sprintf("S%d", rng.IntN(4)), rstat[rng.IntN(len(rstat))], []float64{3250, 3250, 3250, 900, 9000}[rng.IntN(5)], rng.IntN(100))
+					r.Serial = fmt.Sprintf("SN-%02d", rng.IntN(30))
+					r.OperatorID, r.LicenseID = ops[rng.IntN(3)], fmt.Sprintf("L-%d", rng.IntN(5))
+					if rng.IntN(10) == 0 {
+						r = tomb(id, rng.IntN(100))
+					}
+					if err := ix.ApplyRig(r); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+		}
+		found := 0
+		for round := range 6 {
+			apply(40, []int{0, 1, 2, 1, 2, 0}[round])
+			for range 30 {
+				a, b := rng.IntN(110)-5, rng.IntN(110)-5
+				if a > b {
+					a, b = b, a
+				}
+				f, e := day(a).Add(time.Duration(rng.IntN(24))*time.Hour), day(b).Add(time.Duration(rng.IntN(24))*time.Hour)
+				got := ix.CheckWindow(f, e)
+				ix.mu.RLock()
+				want := ix.checkWindow(ix.violations(nanos(e)), nanos(f), nanos(e))
+				ix.mu.RUnlock()
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("seed %d round %d: window %v..%v:\ncached     %+v\nrecomputed %+v", seed, round, f, e, got, want)
+				}
+				found += len(got)
+				got = ix.Check(f)
+				want = checkAt(ix, f)
+				if !reflect.DeepEqual(got, want) {
+					t.Fatalf("seed %d round %d: at %v:\ncached     %+v\nrecomputed %+v", seed, round, f, got, want)
+				}
+			}
+		}
+		if found == 0 {
+			t.Errorf("seed %d: no findings to compare", seed)
+		}
+	}
+}
+
+// checkAt is Check evaluating the rules up to t alone.
+func checkAt(ix *Index, t time.Time) []schemas.Alert {
+	at := nanos(t)
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	var out []schemas.Alert
+	for _, v := range ix.violations(at + 1) {
+		for _, s := range v.spans {
+			if s.from <= at && at < s.to {
+				a := ix.finish(&v, at, s.from, s.from)
+				a.WindowEnd = t
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	sortAlerts(out)
+	return out
 }

@@ -101,6 +101,15 @@ type Index struct {
 	// changes counted per kind of record stored: a reader that keeps
 	// figures derived from the index knows when to derive them again
 	meterChanges, rigChanges uint64
+	// findingChanges counts the rig and licence records stored: the
+	// registry's findings change only with them (see findings)
+	findingChanges uint64
+	// the findings over all time, as of findingChanges = foundAt; guarded
+	// by foundMu, as readers holding the read lock fill it
+	foundMu sync.Mutex
+	found   []violation
+	foundAt uint64
+	foundOK bool
 	// meterTimes holds the updated_at of every meter record stored, sorted
 	// when asked for (NextMeterChange)
 	meterTimes       []int64
