@@ -23,7 +23,8 @@ type Config struct {
 	Lookback time.Duration
 	// Warmup is how far before from a fresh Engine (or one called with a from
 	// that is not where the previous call ended) replays evaluations without
-	// reporting, to pick up findings already under way. Default 1 day.
+	// reporting, to pick up findings already under way; never before the
+	// hour before the first reading. Default 1 day.
 	Warmup time.Duration
 	// ReadOverlap is how much of the hours a continuing Evaluate has read
 	// before it reads again, for readings that were in flight to the store

@@ -100,7 +100,8 @@ func (e *Engine) Config() Config { return e.cfg }
 //
 // A call whose from is where the previous call ended continues its open
 // findings; any other call starts afresh, replaying Config.Warmup before
-// from without reporting it.
+// from without reporting it (from the hour before the first reading on,
+// when src knows where its readings start and that is later).
 func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) ([]schemas.Alert, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
