@@ -251,13 +251,19 @@ func (r *run) baselinesOf(ms []int32, ds int) {
 	}
 	wg.Wait()
 	for i, mi := range todo {
-		days := r.e.st.bases[mi]
-		if days == nil {
-			days = map[int64]baseline{}
-			r.e.st.bases[mi] = days
-		}
-		days[day] = out[i]
+		r.keepBaseline(mi, day, out[i])
 	}
+}
+
+// keepBaseline caches meter mi's baseline b for the local day starting at
+// day (Unix s).
+func (r *run) keepBaseline(mi int32, day int64, b baseline) {
+	days := r.e.st.bases[mi]
+	if days == nil {
+		days = map[int64]baseline{}
+		r.e.st.bases[mi] = days
+	}
+	days[day] = b
 }
 
 // peerKey names a class's peer profile: the class and the local day.
@@ -270,16 +276,11 @@ type peerKey struct {
 // with nothing skipped), computed once a day.
 func (r *run) baselineOf(mi int32, ds int) baseline {
 	day := r.g.t0 + int64(ds)*hourS
-	days := r.e.st.bases[mi]
-	if b, ok := days[day]; ok {
+	if b, ok := r.e.st.bases[mi][day]; ok {
 		return b
 	}
 	b := r.meterBaseline(mi, kw{r.g, mi}, ds, nil)
-	if days == nil {
-		days = map[int64]baseline{}
-		r.e.st.bases[mi] = days
-	}
-	days[day] = b
+	r.keepBaseline(mi, day, b)
 	return b
 }
 
