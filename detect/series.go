@@ -51,10 +51,21 @@ type MemSeries struct {
 }
 
 type memMeter struct {
-	ts  []int64 // Unix nanoseconds, sorted, unique
-	kwh []float64
-	iv  []int32
-	ver []uint64
+	rs []memReading // by ts, unique
+}
+
+// memReading is one stored reading: kept together, a reading added costs
+// one cache line, not one per field.
+type memReading struct {
+	t   int64 // Unix nanoseconds
+	kwh float64
+	ver uint64
+	iv  int32
+}
+
+// after returns the index of the first reading after t (Unix ns).
+func (mm *memMeter) after(t int64) int {
+	return sort.Search(len(mm.rs), func(k int) bool { return mm.rs[k].t > t })
 }
 
 // NewMemSeries returns an empty MemSeries.
@@ -80,20 +91,25 @@ func (m *MemSeries) AddReadings(rs ...schemas.Reading) {
 			iv = schemas.DefaultIntervalS
 		}
 		t := r.TS.UnixNano()
-		n := len(mm.ts)
-		if n == 0 || mm.ts[n-1] < t {
-			mm.ts, mm.kwh, mm.iv, mm.ver = append(mm.ts, t), append(mm.kwh, r.KWh), append(mm.iv, iv), append(mm.ver, r.Version)
+		n := len(mm.rs)
+		if n == 0 || mm.rs[n-1].t < t {
+			if n == cap(mm.rs) {
+				// append alone grows a long slice by a quarter at a time,
+				// which copies a meter's readings about four times over as
+				// a replay adds them
+				mm.rs = append(make([]memReading, 0, max(64, 2*n)), mm.rs...)
+			}
+			mm.rs = append(mm.rs, memReading{t: t, kwh: r.KWh, ver: r.Version, iv: iv})
 			continue
 		}
-		j := sort.Search(n, func(k int) bool { return mm.ts[k] >= t })
-		if mm.ts[j] == t {
-			if r.Version >= mm.ver[j] {
-				mm.kwh[j], mm.iv[j], mm.ver[j] = r.KWh, iv, r.Version
+		j := sort.Search(n, func(k int) bool { return mm.rs[k].t >= t })
+		if mm.rs[j].t == t {
+			if r.Version >= mm.rs[j].ver {
+				mm.rs[j] = memReading{t: t, kwh: r.KWh, ver: r.Version, iv: iv}
 			}
 			continue
 		}
-		mm.ts, mm.kwh = slices.Insert(mm.ts, j, t), slices.Insert(mm.kwh, j, r.KWh)
-		mm.iv, mm.ver = slices.Insert(mm.iv, j, iv), slices.Insert(mm.ver, j, r.Version)
+		mm.rs = slices.Insert(mm.rs, j, memReading{t: t, kwh: r.KWh, ver: r.Version, iv: iv})
 	}
 }
 
@@ -112,7 +128,7 @@ func (m *MemSeries) Len() int {
 	defer m.mu.RUnlock()
 	n := 0
 	for _, mm := range m.meters {
-		n += len(mm.ts)
+		n += len(mm.rs)
 	}
 	return n
 }
@@ -134,6 +150,8 @@ func (m *MemSeries) MeterReadings(ctx context.Context, from, to time.Time, fn fu
 func (m *MemSeries) each(ctx context.Context, ids []string, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
 	f, e := from.UnixNano(), to.UnixNano()
 	var ts []time.Time
+	var kwh []float64
+	var iv []int32
 	for k, id := range ids {
 		if k%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
@@ -142,16 +160,15 @@ func (m *MemSeries) each(ctx context.Context, ids []string, from, to time.Time, 
 		if mm == nil {
 			continue
 		}
-		i := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > f })
-		j := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > e })
+		i, j := mm.after(f), mm.after(e)
 		if i >= j {
 			continue
 		}
-		ts = ts[:0]
-		for _, t := range mm.ts[i:j] {
-			ts = append(ts, time.Unix(0, t).UTC())
+		ts, kwh, iv = ts[:0], kwh[:0], iv[:0]
+		for _, r := range mm.rs[i:j] {
+			ts, kwh, iv = append(ts, time.Unix(0, r.t).UTC()), append(kwh, r.kwh), append(iv, r.iv)
 		}
-		if err := fn(id, ts, mm.kwh[i:j], mm.iv[i:j]); err != nil {
+		if err := fn(id, ts, kwh, iv); err != nil {
 			return err
 		}
 	}
@@ -178,13 +195,13 @@ func (m *MemSeries) MeterTotalsBefore(ctx context.Context, meterIDs []string, t 
 		if mm == nil {
 			continue
 		}
-		j := sort.Search(len(mm.ts), func(k int) bool { return mm.ts[k] > e })
+		j := mm.after(e)
 		if j == 0 {
 			continue
 		}
 		var sum float64
-		for _, v := range mm.kwh[:j] {
-			sum += v
+		for _, r := range mm.rs[:j] {
+			sum += r.kwh
 		}
 		out[id] = sum
 	}
@@ -217,13 +234,13 @@ func (m *MemSeries) ReadingSpan(context.Context) (from, to time.Time, err error)
 	defer m.mu.RUnlock()
 	var lo, hi int64
 	for _, mm := range m.meters {
-		if len(mm.ts) == 0 {
+		if len(mm.rs) == 0 {
 			continue
 		}
-		if lo == 0 || mm.ts[0] < lo {
-			lo = mm.ts[0]
+		if lo == 0 || mm.rs[0].t < lo {
+			lo = mm.rs[0].t
 		}
-		hi = max(hi, mm.ts[len(mm.ts)-1])
+		hi = max(hi, mm.rs[len(mm.rs)-1].t)
 	}
 	if lo == 0 {
 		return time.Time{}, time.Time{}, nil

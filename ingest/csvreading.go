@@ -27,6 +27,11 @@ type readingLine struct {
 	meter, ts, kwh, ivCol int // their indexes; -1 when absent
 	ids                   map[string]string
 	cells                 [][]byte
+	// the last timestamp parsed and its cell: files written a time step at
+	// a time repeat one timestamp for every meter
+	lastTS  []byte
+	lastT   time.Time
+	lastTOK bool
 }
 
 // maxIDs bounds the meter IDs a readingLine keeps: a national year names
@@ -44,16 +49,34 @@ func newReadingLine(dec *schemas.CSVDecoder) *readingLine {
 	return r
 }
 
+// lineByte sorts the bytes of a line for decode, one lookup a byte: 0 for
+// printable ASCII, comma for ',', refused for a quote or a byte outside
+// printable ASCII (the general path decides those lines).
+var lineByte = func() (t [256]uint8) {
+	for c := range t {
+		if c < 0x20 || c > 0x7e || c == '"' {
+			t[c] = refused
+		}
+	}
+	t[','] = comma
+	return t
+}()
+
+const (
+	comma   = 1
+	refused = 2
+)
+
 // decode appends the reading of line to b and reports true, or reports
 // false and leaves b as it was.
 func (r *readingLine) decode(line []byte, b *schemas.Batch) bool {
 	r.cells = r.cells[:0]
 	start := 0
 	for i, c := range line {
-		if c < 0x20 || c > 0x7e || c == '"' {
-			return false
-		}
-		if c == ',' {
+		if k := lineByte[c]; k != 0 {
+			if k == refused {
+				return false
+			}
 			r.cells = append(r.cells, line[start:i])
 			start = i + 1
 		}
@@ -66,7 +89,7 @@ func (r *readingLine) decode(line []byte, b *schemas.Batch) bool {
 	if len(id) == 0 {
 		return false
 	}
-	ts, ok := parseTS(r.cells[r.ts])
+	ts, ok := r.time(r.cells[r.ts])
 	if !ok {
 		return false
 	}
@@ -99,6 +122,18 @@ func (r *readingLine) id(b []byte) string {
 	}
 	r.ids[s] = s
 	return s
+}
+
+// time parses a ts cell as parseTS does, once for a run of equal cells.
+func (r *readingLine) time(v []byte) (time.Time, bool) {
+	if r.lastTOK && bytes.Equal(v, r.lastTS) {
+		return r.lastT, true
+	}
+	t, ok := parseTS(v)
+	if ok {
+		r.lastTS, r.lastT, r.lastTOK = append(r.lastTS[:0], v...), t, true
+	}
+	return t, ok
 }
 
 // parseTS reads a timestamp as the general path does: ParseTime of the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -357,6 +358,8 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 			}
 			if f.Stream == schemas.Readings {
 				fast = newReadingLine(csvDec)
+				// a batch's readings grow once, not by doubling
+				(*b).Readings = slices.Grow((*b).Readings, batchSize)
 			}
 			continue
 		}

@@ -34,6 +34,21 @@ func checkID(field, v string, required bool) error {
 	if len(v) > MaxIDLen {
 		return fieldErr(field, RuleSize, "longer than %d bytes", MaxIDLen)
 	}
+	// ASCII, the usual ID, in one pass a byte; anything else rune by rune.
+	ascii := true
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		if c < 0x20 || c == 0x7f {
+			return fieldErr(field, RuleEncoding, "contains a control character")
+		}
+	}
+	if ascii {
+		return nil
+	}
 	for _, r := range v {
 		if unicode.IsControl(r) {
 			return fieldErr(field, RuleEncoding, "contains a control character")

@@ -28,7 +28,9 @@ func usagef(format string, args ...any) error {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	root := newRoot()
+	stopProfile := startCPUProfile(os.Getenv("RIGWATCH_CPUPROFILE"))
 	err := root.ExecuteContext(ctx)
+	stopProfile()
 	stop()
 	if err == nil {
 		return

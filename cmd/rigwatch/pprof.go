@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"os"
+	rpprof "runtime/pprof"
 
 	"go.uber.org/zap"
 )
@@ -27,4 +30,25 @@ func startProfiling(addr string, log *zap.Logger) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	log.Info("serving profiles", zap.String("addr", ln.Addr().String()))
 	go func() { _ = http.Serve(ln, mux) }()
+}
+
+// startCPUProfile writes a CPU profile of the whole command to path
+// (RIGWATCH_CPUPROFILE), for commands that end by themselves, such as
+// replay; the returned function ends it. Empty: off.
+func startCPUProfile(path string) func() {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err == nil {
+		err = rpprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rigwatch: no CPU profile:", err)
+		return func() {}
+	}
+	return func() {
+		rpprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
