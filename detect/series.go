@@ -94,10 +94,11 @@ func (m *MemSeries) AddReadings(rs ...schemas.Reading) {
 		n := len(mm.rs)
 		if n == 0 || mm.rs[n-1].t < t {
 			if n == cap(mm.rs) {
-				// append alone grows a long slice by a quarter at a time,
-				// which copies a meter's readings about four times over as
-				// a replay adds them
-				mm.rs = append(make([]memReading, 0, max(64, 2*n)), mm.rs...)
+				// by half: append alone grows a long slice by a quarter
+				// at a time, which copies a meter's readings about four
+				// times over as a replay adds them; doubling would leave
+				// up to half the room unused
+				mm.rs = append(make([]memReading, 0, max(64, n+n/2)), mm.rs...)
 			}
 			mm.rs = append(mm.rs, memReading{t: t, kwh: r.KWh, ver: r.Version, iv: iv})
 			continue

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/gzip"
@@ -177,6 +178,10 @@ type lineChunk struct {
 }
 
 func (c *lineChunk) line(l readLine) []byte { return c.buf[l.off:l.end] }
+
+// chunks keeps line chunks from file to file: a replay of many files
+// would otherwise grow three new ones for each.
+var chunks = sync.Pool{New: func() any { return &lineChunk{} }}
 
 // Limits of one chunk: lines, and bytes beyond which no line is added.
 const (

@@ -301,22 +301,30 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 	// Lines are read ahead by feedLines; three chunks keep it a chunk or
 	// two ahead of the decoder.
 	fctx, stopFeed := context.WithCancel(ctx)
-	chunks, freeChunks := make(chan *lineChunk, 1), make(chan *lineChunk, 3)
+	fed, freeChunks := make(chan *lineChunk, 1), make(chan *lineChunk, 3)
 	for range 3 {
-		freeChunks <- &lineChunk{}
+		freeChunks <- chunks.Get().(*lineChunk)
 	}
-	go feedLines(fctx, newLineReader(r, dec.max()), freeChunks, chunks)
+	go feedLines(fctx, newLineReader(r, dec.max()), freeChunks, fed)
+	var c *lineChunk
 	defer func() {
-		// The feed must be done with the file before it is closed.
+		// The feed must be done with the file before it is closed; the
+		// chunks go back to the pool, all three.
 		stopFeed()
-		for range chunks {
+		for fc := range fed {
+			chunks.Put(fc)
+		}
+		for len(freeChunks) > 0 {
+			chunks.Put(<-freeChunks)
+		}
+		if c != nil {
+			chunks.Put(c)
 		}
 	}()
 	var csvDec *schemas.CSVDecoder
 	var fast *readingLine
 	var cells []string
 	var n int64
-	var c *lineChunk
 	var at int
 	for {
 		if c == nil || at == len(c.lines) {
@@ -327,7 +335,7 @@ func replayFile(ctx context.Context, f File, dec Decoder, b **schemas.Batch, fre
 				freeChunks <- c
 			}
 			var ok bool
-			if c, ok = <-chunks; !ok {
+			if c, ok = <-fed; !ok {
 				if ctx.Err() != nil {
 					return n, ctx.Err()
 				}
