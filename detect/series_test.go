@@ -2,6 +2,8 @@ package detect
 
 import (
 	"context"
+	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -39,6 +41,69 @@ func TestMemSeriesLatestVersion(t *testing.T) {
 	})
 	if n != 1 {
 		t.Errorf("%d readings in (t0, t0+15m], want 1", n)
+	}
+}
+
+// TestMemSeriesAnyOrder adds thousands of readings a meter, in order as a
+// replay does and then again out of order, redelivered and corrected, and
+// checks that each meter gives back its latest version of every reading,
+// in time order, as a map of them says.
+func TestMemSeriesAnyOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2025, 10, 1, 0, 15, 0, 0, time.UTC)
+	type key struct {
+		id string
+		k  int
+	}
+	type val struct {
+		kwh float64
+		ver uint64
+	}
+	want := map[key]val{}
+	m := NewMemSeries()
+	var all []schemas.Reading
+	for k := range 3000 {
+		for _, id := range []string{"A", "B", "C"} {
+			if id == "B" && k%7 == 3 {
+				continue // a gap
+			}
+			all = append(all, schemas.Reading{MeterID: id, TS: t0.Add(time.Duration(k) * 15 * time.Minute), KWh: float64(k), Meta: schemas.Meta{Version: uint64(k)}})
+		}
+	}
+	m.AddReadings(all[:len(all)/2]...)
+	late := slices.Clone(all[len(all)/2:])
+	for i := range late {
+		if i%5 == 0 {
+			late[i].Version, late[i].KWh = late[i].Version+10_000, late[i].KWh+0.5 // a correction
+		}
+	}
+	late = append(late, all[:400]...) // redelivered
+	rng.Shuffle(len(late), func(i, j int) { late[i], late[j] = late[j], late[i] })
+	for i := 0; i < len(late); i += 97 {
+		m.AddReadings(late[i:min(i+97, len(late))]...)
+	}
+	for _, r := range append(all, late...) {
+		k := key{r.MeterID, int(r.TS.Sub(t0) / (15 * time.Minute))}
+		if v, ok := want[k]; !ok || r.Version >= v.ver {
+			want[k] = val{r.KWh, r.Version}
+		}
+	}
+	got := 0
+	err := m.MeterReadings(context.Background(), t0.Add(-time.Second), t0.Add(3000*15*time.Minute), func(id string, ts []time.Time, kwh []float64, _ []int32) error {
+		if !slices.IsSortedFunc(ts, func(a, b time.Time) int { return a.Compare(b) }) {
+			t.Fatalf("%s: readings out of order", id)
+		}
+		for i := range ts {
+			k := key{id, int(ts[i].Sub(t0) / (15 * time.Minute))}
+			if v, ok := want[k]; !ok || v.kwh != kwh[i] {
+				t.Fatalf("%s at %s: %v kWh, want %v (stored: %v)", id, ts[i], kwh[i], v.kwh, ok)
+			}
+			got++
+		}
+		return nil
+	})
+	if err != nil || got != len(want) || m.Len() != len(want) {
+		t.Fatalf("%d readings back, %d held, want %d (%v)", got, m.Len(), len(want), err)
 	}
 }
 

@@ -49,34 +49,16 @@ func newReadingLine(dec *schemas.CSVDecoder) *readingLine {
 	return r
 }
 
-// lineByte sorts the bytes of a line for decode, one lookup a byte: 0 for
-// printable ASCII, comma for ',', refused for a quote or a byte outside
-// printable ASCII (the general path decides those lines).
-var lineByte = func() (t [256]uint8) {
-	for c := range t {
-		if c < 0x20 || c > 0x7e || c == '"' {
-			t[c] = refused
-		}
-	}
-	t[','] = comma
-	return t
-}()
-
-const (
-	comma   = 1
-	refused = 2
-)
-
 // decode appends the reading of line to b and reports true, or reports
 // false and leaves b as it was.
 func (r *readingLine) decode(line []byte, b *schemas.Batch) bool {
 	r.cells = r.cells[:0]
 	start := 0
 	for i, c := range line {
-		if k := lineByte[c]; k != 0 {
-			if k == refused {
-				return false
-			}
+		if c < 0x20 || c > 0x7e || c == '"' {
+			return false
+		}
+		if c == ',' {
 			r.cells = append(r.cells, line[start:i])
 			start = i + 1
 		}

@@ -116,6 +116,12 @@ func FuzzReadingLine(f *testing.F) {
 			return
 		}
 		dec := readingDecoder(t, "meter_id,ts,kwh,interval_s")
-		agree(t, dec, newReadingLine(dec), line)
+		fast := newReadingLine(dec)
+		agree(t, dec, fast, line)
+		// again, after a line of its own timestamp and after another's:
+		// the fast path parses a run of equal timestamps once
+		agree(t, dec, fast, line)
+		agree(t, dec, fast, "M1,2025-10-01T00:15:00Z,1,900")
+		agree(t, dec, fast, line)
 	})
 }
