@@ -35,20 +35,21 @@ func checkID(field, v string, required bool) error {
 		return fieldErr(field, RuleSize, "longer than %d bytes", MaxIDLen)
 	}
 	// ASCII, the usual ID, in one pass a byte; anything else rune by rune.
-	ascii := true
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if c >= utf8.RuneSelf {
-			ascii = false
-			break
+			return checkRunes(field, v)
 		}
 		if c < 0x20 || c == 0x7f {
 			return fieldErr(field, RuleEncoding, "contains a control character")
 		}
 	}
-	if ascii {
-		return nil
-	}
+	return nil
+}
+
+// checkRunes rejects a control character anywhere in v, then v that is not
+// valid UTF-8.
+func checkRunes(field, v string) error {
 	for _, r := range v {
 		if unicode.IsControl(r) {
 			return fieldErr(field, RuleEncoding, "contains a control character")
