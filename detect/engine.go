@@ -152,12 +152,15 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	r.lookH = int(e.cfg.Lookback / time.Hour)
 	r.prepare(last)
 
-	for _, step := range []func() error{r.overCapacity, r.unregistered, r.imbalance, r.quality} {
+	// The unregistered-load rule and the feeder balances read and keep
+	// apart state (meters' baselines, feeders' fits), each partly on one
+	// core: they run side by side.
+	for _, steps := range [][]func() error{{r.overCapacity}, {r.unregistered, r.imbalance}, {r.quality}} {
 		if err := ctx.Err(); err != nil {
 			e.lastTo = time.Time{}
 			return nil, err
 		}
-		if err := step(); err != nil {
+		if err := runSteps(steps); err != nil {
 			e.lastTo = time.Time{}
 			return nil, err
 		}
@@ -201,6 +204,25 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	return out, nil
 }
 
+// runSteps runs steps side by side and returns the first one's error.
+func runSteps(steps []func() error) error {
+	if len(steps) == 1 {
+		return steps[0]()
+	}
+	errs := make([]error, len(steps))
+	var wg sync.WaitGroup
+	for i, step := range steps {
+		wg.Go(func() { errs[i] = step() })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (e *Engine) dayStart(t time.Time) time.Time {
 	y, m, d := t.In(e.cfg.Location).Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, e.cfg.Location).UTC()
@@ -221,6 +243,7 @@ type run struct {
 	// [hFirst, hLast]; those ending after from are reported
 	hFirst, hReport, hLast int
 	out                    []schemas.Alert
+	epMu                   sync.Mutex // e.eps and out, while rules run side by side
 	owners                 map[string][]schemas.Rig
 	// the feeders' and sites' series are derived again from these hours
 	// on (prepare); the lists of this call
@@ -309,7 +332,12 @@ func (s *sums) scale() float64 {
 	return float64(s.hours) / float64(s.valid)
 }
 
+// episode returns the open episode of kind on entity, nil if none. Rules
+// run side by side (Evaluate): the episodes and the output are shared, so
+// every use of them holds epMu.
 func (r *run) episode(kind, entity, variant string) *episode {
+	r.epMu.Lock()
+	defer r.epMu.Unlock()
 	return r.e.eps[kind+"\x00"+entity+"\x00"+variant]
 }
 
@@ -320,7 +348,9 @@ func (r *run) open(kind, entity, variant string, h int, onset int64, base schema
 	ep := &episode{kind: kind, entity: entity, variant: variant, start: onset, detected: r.tick(h), last: r.tick(h), base: base}
 	ep.id = schemas.AlertID(kind, entity, variant, time.Unix(onset, 0).UTC().Format(time.RFC3339))
 	ep.touched = h >= r.hReport
+	r.epMu.Lock()
 	r.e.eps[ep.key()] = ep
+	r.epMu.Unlock()
 	return ep
 }
 
@@ -345,13 +375,20 @@ func (r *run) step(ep *episode, h int, held bool) {
 		// Closed: report it now if this call changed it, and make room for
 		// a later recurrence, which is a new finding.
 		ep.closed = true
+		var a *schemas.Alert
 		if ep.touched {
 			if ep.refresh != nil {
 				ep.refresh(r, ep)
 			}
-			r.out = append(r.out, ep.alert(r.cfg))
+			al := ep.alert(r.cfg)
+			a = &al
+		}
+		r.epMu.Lock()
+		if a != nil {
+			r.out = append(r.out, *a)
 		}
 		delete(r.e.eps, ep.key())
+		r.epMu.Unlock()
 	}
 }
 

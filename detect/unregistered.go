@@ -56,11 +56,13 @@ func (r *run) unregistered() error {
 	}
 	// meters with a finding open: no other meter has one until it opens
 	open := map[string]bool{}
+	r.epMu.Lock()
 	for _, ep := range r.e.eps {
 		if ep.kind == schemas.KindUnregisteredLoad {
 			open[ep.entity] = true
 		}
 	}
+	r.epMu.Unlock()
 	var win, raw, sorted []float64
 	for mi32 := range g.ids {
 		mi := int32(mi32)
