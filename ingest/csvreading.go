@@ -27,11 +27,11 @@ type readingLine struct {
 	meter, ts, kwh, ivCol int // their indexes; -1 when absent
 	ids                   map[string]string
 	cells                 [][]byte
-	// the last timestamp parsed and its cell: files written a time step at
-	// a time repeat one timestamp for every meter
-	lastTS  []byte
-	lastT   time.Time
-	lastTOK bool
+	// the last timestamp parsed and its cell (empty until one parses):
+	// files written a time step at a time repeat one timestamp for every
+	// meter
+	lastTS []byte
+	lastT  time.Time
 }
 
 // maxIDs bounds the meter IDs a readingLine keeps: a national year names
@@ -108,12 +108,12 @@ func (r *readingLine) id(b []byte) string {
 
 // time parses a ts cell as parseTS does, once for a run of equal cells.
 func (r *readingLine) time(v []byte) (time.Time, bool) {
-	if r.lastTOK && bytes.Equal(v, r.lastTS) {
+	if len(r.lastTS) > 0 && bytes.Equal(v, r.lastTS) {
 		return r.lastT, true
 	}
 	t, ok := parseTS(v)
 	if ok {
-		r.lastTS, r.lastT, r.lastTOK = append(r.lastTS[:0], v...), t, true
+		r.lastTS, r.lastT = append(r.lastTS[:0], v...), t
 	}
 	return t, ok
 }
