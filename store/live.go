@@ -215,9 +215,14 @@ type FeederTotal struct {
 }
 
 // FeederTotals sums every feeder's stored hours in [from, to): the feeder
-// ranking's one query.
+// ranking's one query. Every feeder's hours are read, so FINAL (the table
+// keeps the latest version of each feeder and hour) streams them once in
+// key order and the sum groups by feeder alone: on 18.16 about a third of
+// the time of the latest versions by argMax over a GROUP BY of every
+// feeder-hour, which it replaced (BenchmarkFeederTotals: 20,000 feeders
+// over a day, 0.07 s against 0.20 s).
 func (s *Store) FeederTotals(ctx context.Context, from, to time.Time) (map[string]FeederTotal, error) {
-	rows, err := s.conn.Query(ctx, "SELECT feeder_id, sum(h), sum(m), count(), sum(c), max(n) FROM "+latestFeederHours(s.db, "hour >= ? AND hour < ?")+" GROUP BY feeder_id",
+	rows, err := s.conn.Query(ctx, "SELECT feeder_id, sum(head_kwh), sum(meters_kwh), count(), sum(complete), max(meters) FROM "+s.db+".feeder_hours FINAL WHERE hour >= ? AND hour < ? GROUP BY feeder_id",
 		from.UTC(), to.UTC())
 	if err != nil {
 		return nil, fmt.Errorf("cannot sum feeder hours: %w", err)
