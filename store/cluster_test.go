@@ -256,9 +256,27 @@ func TestClusterStoreMatchesSingleNode(t *testing.T) {
 	for i := range again.Rigs {
 		again.Rigs[i].Status, again.Rigs[i].UpdatedAt, again.Rigs[i].Meta = schemas.RigDecommissioned, t0.Add(2*time.Hour), next()
 	}
+	// The detector's feeder hours, some written again as a late reading
+	// moves them.
+	var hours, moved []schemas.FeederHour
+	for f := 0; f < 4; f++ {
+		for h := 0; h < 6; h++ {
+			fh := schemas.FeederHour{FeederID: fmt.Sprintf("F%d", f), Hour: t0.Add(time.Duration(h) * time.Hour), HeadKWh: float64(10*f + h), MetersKWh: float64(9*f + h), Meters: 10, Complete: h%2 == 0}
+			hours = append(hours, fh)
+			if h%3 == 1 {
+				fh.MetersKWh, fh.Complete, fh.Meters = fh.MetersKWh+1, true, 11
+				moved = append(moved, fh)
+			}
+		}
+	}
 	for _, st := range []*store.Store{one, many} {
 		for _, batch := range []*schemas.Batch{b, again, b} {
 			if err := st.WriteBatch(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, hs := range [][]schemas.FeederHour{hours, moved} {
+			if err := st.WriteHours(ctx, hs, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -278,6 +296,8 @@ func TestClusterStoreMatchesSingleNode(t *testing.T) {
 		{"PurchasesBetween", func(st *store.Store) (any, error) { return st.PurchasesBetween(ctx, t0, t0.Add(24*time.Hour)) }},
 		{"Watermark", func(st *store.Store) (any, error) { return st.Watermark(ctx, t0.Add(6*time.Hour)) }},
 		{"LatestReadingTime", func(st *store.Store) (any, error) { return st.LatestReadingTime(ctx) }},
+		{"FeederTotals", func(st *store.Store) (any, error) { return st.FeederTotals(ctx, t0, t0.Add(6*time.Hour)) }},
+		{"FeederHours", func(st *store.Store) (any, error) { return st.FeederHours(ctx, nil, t0, t0.Add(6*time.Hour)) }},
 		{"MeterReadings", func(st *store.Store) (any, error) {
 			var out []string
 			err := st.MeterReadings(ctx, t0, t0.Add(6*time.Hour), func(id string, ts []time.Time, kwh []float64, _ []int32) error {
