@@ -81,10 +81,13 @@ func (g *grid) dnRow(mi int32) []uint8 {
 	return c.dn[o : o+g.n : o+g.n]
 }
 
-// strideFor is the row length for n hours: a little room to grow hour by
-// hour without re-laying every row each time, but not a day's: at a
-// million meters each spare hour costs 11 MB.
-func strideFor(n int) int { return n + n/16 + 4 }
+// strideFor is the row length for n hours: room for four more. A live
+// grid grows an hour an evaluation and drops a day once a day, so it is
+// re-laid every four hours only until it first reaches its longest (the end
+// of a local day) and never after; spare hours beyond that would stay
+// unused for good, 11 MB each at a million meters (room for n/16 more, as
+// before, left 47 of them in a 29-day grid).
+func strideFor(n int) int { return n + 4 }
 
 const hourS = 3600
 
