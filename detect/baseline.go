@@ -162,7 +162,7 @@ func (r *run) classPeers(class string, ds int) peerProfile {
 	return v
 }
 
-// kw is meter mi's mean kW by grid hour: NaN where less than half the
+// kw is meter mi's mean kW by grid hour: NaN before the grid and where less than half the
 // hour is metered or the meter is stuck (the same non-zero reading a third
 // hour running: not a real load). From the third hour of a run on: marking
 // the run's first hours would need the hours after them, and an evaluation
@@ -173,6 +173,9 @@ type kw struct {
 }
 
 func (p kw) at(h int) float64 {
+	if h < 0 {
+		return math.NaN() // before the grid: not metered here
+	}
 	v, ok := p.g.power(p.mi, h)
 	if !ok || p.g.runStart(p.mi, h, 3) <= h-2 {
 		return math.NaN()

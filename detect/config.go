@@ -24,7 +24,7 @@ type Config struct {
 	// Warmup is how far before from a fresh Engine (or one called with a from
 	// that is not where the previous call ended) replays evaluations without
 	// reporting, to pick up findings already under way; never before the
-	// hour before the first reading. Default 1 day.
+	// hour the first reading ends in. Default 1 day.
 	Warmup time.Duration
 	// ReadOverlap is how much of the hours a continuing Evaluate has read
 	// before it reads again, for readings that were in flight to the store

@@ -100,7 +100,7 @@ func (e *Engine) Config() Config { return e.cfg }
 //
 // A call whose from is where the previous call ended continues its open
 // findings; any other call starts afresh, replaying Config.Warmup before
-// from without reporting it (from the hour before the first reading on,
+// from without reporting it (from the hour the first reading ends in on,
 // when src knows where its readings start and that is later).
 func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) ([]schemas.Alert, error) {
 	e.mu.Lock()
@@ -119,15 +119,15 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 		e.st = newState()
 		evalFrom = first.Add(-e.cfg.Warmup)
 		// Nothing to replay before the data: a fleet whose readings begin
-		// within the warmup is evaluated from the hour before its first
-		// reading on, and its grid holds no day of empty hours.
+		// within the warmup is evaluated from the hour its first reading
+		// ends in on, and its grid starts on that local day.
 		if sp, ok := src.(spanner); ok {
 			dataFirst, _, err := sp.ReadingSpan(ctx)
 			if err != nil {
 				e.lastTo = time.Time{}
 				return nil, fmt.Errorf("cannot read where the readings start: %w", err)
 			}
-			if s := dataFirst.Add(-time.Second - time.Hour).Truncate(time.Hour).Add(time.Hour); !dataFirst.IsZero() && s.After(evalFrom) {
+			if s := HourOf(dataFirst).Add(time.Hour); !dataFirst.IsZero() && s.After(evalFrom) {
 				evalFrom = minTime(s, first)
 			}
 		}

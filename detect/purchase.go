@@ -41,10 +41,12 @@ func (r *run) purchases(ctx context.Context, src Series, from, to time.Time) err
 	g := r.g
 	grace := int64(r.cfg.SettlementGrace / time.Second)
 	// Purchases this call needs: from the first day settled here (less the
-	// grace already counted) to the last evaluation.
+	// grace already counted) to the last evaluation. A day before the grid
+	// (before the data) is not settled: the first day settled opens the
+	// accounts with everything bought until its grace ended.
 	var ends []int64
 	for h := r.hFirst; h <= r.hLast; h++ {
-		if e := r.tick(h) - grace; e%hourS == 0 && r.hod(g.hourOf(time.Unix(e, 0))) == 0 {
+		if e := r.tick(h) - grace; e%hourS == 0 && e-86400 >= g.t0 && r.hod(g.hourOf(time.Unix(e, 0))) == 0 {
 			ends = append(ends, e)
 		}
 	}

@@ -125,11 +125,12 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 		}
 	}
 	if st.g == nil {
-		// The grid starts on the local day before the first settlement
-		// (of the operators' purchases) that an evaluation from the hour
-		// before the first reading makes, if later than the lookback: a
-		// fleet whose data began yesterday needs no month of empty hours.
-		// It covers every day evaluated all the same.
+		// The grid starts on the local day the first reading ends in, if
+		// later than the lookback: a fleet whose data began yesterday
+		// needs no month of empty hours, nor a day of them before its
+		// first. It covers every hour evaluated all the same (Evaluate
+		// starts no earlier than that reading's hour); the settlements of
+		// purchases start with its day.
 		if sp, ok := src.(spanner); ok {
 			first, _, err := sp.ReadingSpan(ctx)
 			if err != nil {
@@ -137,7 +138,7 @@ func (e *Engine) load(ctx context.Context, src Series, readFrom, last time.Time)
 			}
 			if !first.IsZero() {
 				eval := readFrom.Add(e.cfg.Lookback)
-				readFrom = maxTime(readFrom, e.dayStart(first.Add(-time.Second-time.Hour-e.cfg.SettlementGrace)))
+				readFrom = maxTime(readFrom, e.dayStart(first.Add(-time.Second)))
 				if readFrom.After(eval) {
 					readFrom = eval
 				}

@@ -283,3 +283,26 @@ func TestSnapshotFailover(t *testing.T) {
 		}
 	}
 }
+
+// A fresh engine's grid starts on the local day the first reading ends in:
+// no day of empty hours before data that begin at local midnight (a day of
+// a million meters' hours is 250 MB), and the day before when the first
+// reading ends at midnight itself.
+func TestFreshGridStartsWithTheData(t *testing.T) {
+	for _, c := range []struct {
+		start time.Duration // after local midnight of the scenario's day
+		day   int           // the grid's first day, from that day
+	}{{0, 0}, {90 * time.Minute, 0}, {12*time.Hour + 15*time.Minute, 0}, {-15 * time.Minute, -1}} {
+		w := newWorld(t, sim.Config{Seed: 2, Feeders: 4, Days: 2, Start: sim.DefaultStart.Add(c.start)})
+		e := w.engine(t)
+		from := HourOf(w.s.Start().Add(time.Second))
+		for h := range 30 {
+			w.evaluate(t, e, from.Add(time.Duration(h)*time.Hour), from.Add(time.Duration(h+1)*time.Hour))
+		}
+		want := sim.DefaultStart.AddDate(0, 0, c.day).UTC()
+		if got := time.Unix(e.st.g.t0, 0).UTC(); !got.Equal(want) {
+			t.Errorf("data from %s local: grid starts %s local, want %s", w.s.Start().In(schemas.Local).Format(time.DateTime),
+				got.In(schemas.Local).Format(time.DateTime), want.In(schemas.Local).Format(time.DateTime))
+		}
+	}
+}

@@ -171,10 +171,12 @@ func (r *run) unregistered() error {
 			}
 			if rule == "predating" {
 				// Machines that pause every day ran on the days before too:
-				// walk back day by day while a day holds the plateau.
-				for k-24 >= 0 {
+				// walk back day by day while a day holds the plateau (a day
+				// that begins before the grid, on its hours in the grid;
+				// the onset is then its first metered hour, below).
+				for k > 0 {
 					n := 0
-					for j := k - 24; j < k; j++ {
+					for j := max(k-24, 0); j < k; j++ {
 						if zeroCap(j) && !math.IsNaN(p.at(j)) && p.at(j)-usual(j) >= cut {
 							n++
 						}
@@ -430,9 +432,6 @@ func finishUnregistered(ep *episode, a *schemas.Alert, cfg *Config) {
 func (r *run) predating(mi int32, p kw, h int, peers *peerProfile) ([]string, bool) {
 	const days = 7
 	K := r.cfg.UnregisteredHours
-	if h < days*24-1 {
-		return nil, false
-	}
 	win := p.window(nil, h-K+1, h)
 	if slices.ContainsFunc(win, math.IsNaN) {
 		return nil, false
