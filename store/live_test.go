@@ -140,3 +140,91 @@ func TestReadingSpan(t *testing.T) {
 		t.Error("no error with the readings table gone")
 	}
 }
+
+// TestMeterReadingsLatest: a short span (read unmerged, sorted) and a long
+// one (read with FINAL) both give each reading's latest version only,
+// whatever part and order its versions were written in: duplicates,
+// corrections of the value and of the interval, and a correction written
+// before the value it replaces (a lower version arriving later).
+func TestMeterReadingsLatest(t *testing.T) {
+	st := testenv.Store(t)
+	ctx := context.Background()
+	t0 := time.Date(2025, 10, 1, 0, 0, 0, 0, time.UTC)
+	type key struct {
+		id string
+		ts time.Time
+	}
+	type val struct {
+		kwh float64
+		iv  int32
+		ver uint64
+	}
+	want := map[key]val{}
+	var ver uint64
+	var batches []*schemas.Batch
+	for b := range 6 {
+		batch := &schemas.Batch{}
+		for _, id := range []string{"M1", "M2", "M3"} {
+			for q := range 48 { // 12 hours at 15 minutes
+				if (q+b)%3 != 0 && b > 0 {
+					continue // later batches write again a third of them
+				}
+				ver++
+				k := key{id, t0.Add(time.Duration(q+1) * 15 * time.Minute)}
+				v := val{float64(b*100 + q), 900, ver}
+				if b == 3 {
+					v.iv = 600 // an interval corrected
+				}
+				if b == 4 {
+					v.ver = ver - 1000 // delivered late, older than what is stored
+				}
+				batch.Readings = append(batch.Readings, schemas.Reading{MeterID: k.id, TS: k.ts, KWh: v.kwh, IntervalS: v.iv, Meta: schemas.Meta{Version: v.ver}})
+				if w, ok := want[k]; !ok || v.ver > w.ver {
+					want[k] = v
+				}
+			}
+		}
+		batches = append(batches, batch)
+	}
+	batches = append(batches, batches[2]) // redelivered whole: same versions
+	for _, b := range batches {
+		if err := st.WriteBatch(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, span := range []struct{ from, to time.Time }{
+		{t0.Add(2 * time.Hour), t0.Add(4 * time.Hour)},    // unmerged
+		{t0.Add(-24 * time.Hour), t0.Add(12 * time.Hour)}, // FINAL
+	} {
+		got := map[key]val{}
+		err := st.MeterReadings(ctx, span.from, span.to, func(id string, ts []time.Time, kwh []float64, iv []int32) error {
+			for i := range ts {
+				k := key{id, ts[i]}
+				if _, dup := got[k]; dup {
+					t.Errorf("%s %s came twice", id, ts[i])
+				}
+				if i > 0 && !ts[i].After(ts[i-1]) {
+					t.Errorf("%s: %s after %s", id, ts[i], ts[i-1])
+				}
+				got[k] = val{kwh[i], iv[i], 0}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for k, w := range want {
+			if !k.ts.After(span.from) || k.ts.After(span.to) {
+				continue
+			}
+			n++
+			if g, ok := got[k]; !ok || g.kwh != w.kwh || g.iv != w.iv {
+				t.Errorf("%s..%s: %s at %s is %v (%v), want %v kWh over %d s", span.from, span.to, k.id, k.ts, g, ok, w.kwh, w.iv)
+			}
+		}
+		if len(got) != n {
+			t.Errorf("%s..%s: %d readings, want %d", span.from, span.to, len(got), n)
+		}
+	}
+}

@@ -12,7 +12,69 @@ import (
 // (from, to], grouped per meter and sorted by time, to fn. The slices are
 // reused between calls: fn must copy what it keeps.
 func (s *Store) MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	if to.Sub(from) <= unmergedReadMax {
+		return s.unmergedReadings(ctx, from, to, fn)
+	}
 	return s.meterReadings(ctx, "", []any{from.UTC(), to.UTC()}, fn)
+}
+
+// unmergedReadMax is the longest span MeterReadings reads without FINAL:
+// live detection's reads of its newest hours. FINAL merges every part that
+// overlaps the span whole, and under the (meter_id, ts) key a merged part
+// holds hours of every meter: at the end of a national day one hour read
+// with FINAL took 11-14 s on 18.16 (a 64M-row part spanning 18 hours),
+// against 2.3-3.6 s sorted without it (3.6M rows). A span of days is read
+// with FINAL, which streams where sorting would hold them all.
+const unmergedReadMax = 6 * time.Hour
+
+// unmergedReadings is MeterReadings over a short span: every stored
+// version, sorted so that a reading's versions come together, oldest
+// first; the last of them is its latest, which FINAL would keep (versions
+// grow with every delivery; two equal ones are one record delivered twice).
+func (s *Store) unmergedReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings WHERE ts > ? AND ts <= ? ORDER BY meter_id, ts, version",
+		from.UTC(), to.UTC())
+	if err != nil {
+		return fmt.Errorf("cannot read readings %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+	}
+	defer rows.Close()
+	var (
+		cur string
+		ts  []time.Time
+		kwh []float64
+		ivs []int32
+		id  string
+		t   time.Time
+		k   float64
+		iv  uint32
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &t, &k, &iv); err != nil {
+			return err
+		}
+		switch {
+		case id != cur:
+			if len(ts) > 0 {
+				if err := fn(cur, ts, kwh, ivs); err != nil {
+					return err
+				}
+			}
+			ts, kwh, ivs = ts[:0], kwh[:0], ivs[:0]
+			cur = id
+		case len(ts) > 0 && t.Equal(ts[len(ts)-1]):
+			// a later version of the reading before: it replaces it
+			kwh[len(kwh)-1], ivs[len(ivs)-1] = k, int32(iv)
+			continue
+		}
+		ts, kwh, ivs = append(ts, t.UTC()), append(kwh, k), append(ivs, int32(iv))
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(ts) > 0 {
+		return fn(cur, ts, kwh, ivs)
+	}
+	return nil
 }
 
 // MeterReadingsOf is MeterReadings for the given meters only.
