@@ -320,6 +320,10 @@ func (e *normalEqs) sum(us, ys, w []float64) {
 // sumQuantile adds every point weighted for the quantile fit at tau around
 // beta (quantileFit), as add does, the sums kept in registers meanwhile.
 func (e *normalEqs) sumQuantile(us, ys []float64, beta [3]float64, tau, eps float64) {
+	if e.n == 3 && e.idx == [3]int{0, 1, 2} {
+		e.sumQuantileFull(us, ys, beta, tau, eps)
+		return
+	}
 	i0, i1, i2 := e.idx[0], e.idx[1], e.idx[2]
 	a00, a01, a02, a11, a12, a22 := e.a00, e.a01, e.a02, e.a11, e.a12, e.a22
 	b0, b1, b2 := e.b0, e.b1, e.b2
@@ -352,6 +356,44 @@ func (e *normalEqs) sumQuantile(us, ys []float64, beta [3]float64, tau, eps floa
 		a11 += w1 * x1
 		a12 += w1 * x2
 		a22 += w2 * x2
+	}
+	e.a00, e.a01, e.a02, e.a11, e.a12, e.a22 = a00, a01, a02, a11, a12, a22
+	e.b0, e.b1, e.b2 = b0, b1, b2
+}
+
+// sumQuantileFull is sumQuantile for all three terms (the basis 1, u, u²):
+// the same products, without the ones by 1 and the basis's indexing; the
+// sums are the same to the bit.
+func (e *normalEqs) sumQuantileFull(us, ys []float64, beta [3]float64, tau, eps float64) {
+	a00, a01, a02, a11, a12, a22 := e.a00, e.a01, e.a02, e.a11, e.a12, e.a22
+	b0, b1, b2 := e.b0, e.b1, e.b2
+	ys = ys[:len(us)]
+	for i, u := range us {
+		y := ys[i]
+		uu := u * u
+		r := y - (beta[0] + beta[1]*u + beta[2]*u*u)
+		q := tau
+		if r < 0 {
+			q = 1 - tau
+		}
+		d := math.Abs(r)
+		if d <= eps {
+			d = eps
+		}
+		wi := q / d
+		if wi == 0 {
+			continue
+		}
+		w1, w2 := wi*u, wi*uu
+		b0 += wi * y
+		b1 += w1 * y
+		b2 += w2 * y
+		a00 += wi
+		a01 += w1
+		a02 += w2
+		a11 += w1 * u
+		a12 += w1 * uu
+		a22 += w2 * uu
 	}
 	e.a00, e.a01, e.a02, e.a11, e.a12, e.a22 = a00, a01, a02, a11, a12, a22
 	e.b0, e.b1, e.b2 = b0, b1, b2

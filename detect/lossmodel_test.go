@@ -137,3 +137,53 @@ func TestMedianSelecting(t *testing.T) {
 		}
 	}
 }
+
+// TestSumQuantileFull: the quantile fit's sums over all three terms, taken
+// without the basis's products by 1, are those of the general path (a
+// point at a time through add, with the same weight) to the bit, NaN and
+// zero weights included.
+func TestSumQuantileFull(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	bits := func(e *normalEqs) [9]uint64 {
+		var out [9]uint64
+		for i, v := range []float64{e.a00, e.a01, e.a02, e.a11, e.a12, e.a22, e.b0, e.b1, e.b2} {
+			out[i] = math.Float64bits(v)
+		}
+		return out
+	}
+	for trial := range 200 {
+		n := 1 + rng.IntN(700)
+		us, ys := make([]float64, n), make([]float64, n)
+		for i := range us {
+			us[i] = rng.Float64() * math.Pow(10, float64(rng.IntN(5)))
+			ys[i] = 0.01*us[i] + 0.0002*us[i]*us[i] + rng.NormFloat64()*us[i]*0.01
+			switch rng.IntN(50) {
+			case 0:
+				ys[i] = math.NaN()
+			case 1:
+				ys[i] = 0.01*us[i] + 0.0002*us[i]*us[i] // on the curve: weight at eps
+			}
+		}
+		beta := [3]float64{0, 0.01, 0.0002}
+		tau := []float64{0.1, 0.5, 0}[trial%3]
+		eps := 1e-6 * rng.Float64()
+		fast := newNormalEqs([3]int{0, 1, 2}, 3)
+		fast.sumQuantile(us, ys, beta, tau, eps)
+		ref := newNormalEqs([3]int{0, 1, 2}, 3)
+		for i, u := range us {
+			r := ys[i] - (beta[0] + beta[1]*u + beta[2]*u*u)
+			q := tau
+			if r < 0 {
+				q = 1 - tau
+			}
+			w := q / math.Max(math.Abs(r), eps)
+			if w == 0 {
+				continue
+			}
+			ref.add(w, u, ys[i])
+		}
+		if bits(&fast) != bits(&ref) {
+			t.Fatalf("trial %d (%d points, tau %g): sums %v, want %v", trial, n, tau, fast, ref)
+		}
+	}
+}
