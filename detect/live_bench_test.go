@@ -55,11 +55,53 @@ func (c *countingSeries) ReadingSpan(ctx context.Context) (time.Time, time.Time,
 	return c.Series.(spanner).ReadingSpan(ctx)
 }
 
+// prefetched serves one span's readings from memory, computed before the
+// engine asks for them: the event hour about to be timed, so that neither
+// the simulator's work nor the garbage it leaves lands in the engine's
+// time. Every other span goes to the Series.
+type prefetched struct {
+	Series
+	from, to time.Time
+	ids      []string
+	ts       [][]time.Time
+	kwh      [][]float64
+	iv       [][]int32
+	hits     int // spans served from memory
+}
+
+func (p *prefetched) fetch(ctx context.Context, from, to time.Time) error {
+	p.from, p.to = from, to
+	p.ids, p.ts, p.kwh, p.iv = p.ids[:0], p.ts[:0], p.kwh[:0], p.iv[:0]
+	return p.Series.MeterReadings(ctx, from, to, func(id string, ts []time.Time, kwh []float64, iv []int32) error {
+		p.ids, p.ts = append(p.ids, id), append(p.ts, slices.Clone(ts))
+		p.kwh, p.iv = append(p.kwh, slices.Clone(kwh)), append(p.iv, slices.Clone(iv))
+		return nil
+	})
+}
+
+func (p *prefetched) MeterReadings(ctx context.Context, from, to time.Time, fn func(string, []time.Time, []float64, []int32) error) error {
+	if !from.Equal(p.from) || !to.Equal(p.to) {
+		return p.Series.MeterReadings(ctx, from, to, fn)
+	}
+	p.hits++
+	for i, id := range p.ids {
+		if err := fn(id, p.ts[i], p.kwh[i], p.iv[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *prefetched) ReadingSpan(ctx context.Context) (time.Time, time.Time, error) {
+	return p.Series.(spanner).ReadingSpan(ctx)
+}
+
 // BenchmarkLiveHour measures live evaluation one event hour at a time on a
 // grid of about 100,000 meters (2,000 feeders), after the engine has
 // evaluated a lookback's worth of days: the engine's mean and slowest hour
-// of a day (the simulated source's time to compute the readings apart, in
-// source_s/hour), and the rows read back per reading stored. Run it with a
+// of a day (the simulated source computes each hour's readings before the
+// hour is timed: its time is source_s/hour), and the rows read back per
+// reading stored. Run it with a
 // 7-day and a 28-day lookback:
 //
 //	go test ./detect/ -run '^$' -bench LiveHour -benchtime 1x -timeout 60m
@@ -80,7 +122,8 @@ func BenchmarkLiveHour(b *testing.B) {
 			reg.ApplyLicenses(s.Licenses())
 			reg.ApplyMeters(s.Meters())
 			reg.ApplyRigs(s.Rigs())
-			src := &countingSeries{Series: simSeries{s}}
+			pre := &prefetched{Series: simSeries{s}}
+			src := &countingSeries{Series: pre}
 			e, err := New(Config{Lookback: time.Duration(look) * 24 * time.Hour}, reg, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -104,9 +147,17 @@ func BenchmarkLiveHour(b *testing.B) {
 				defer func() { pprof.StopCPUProfile(); f.Close() }()
 			}
 			var took []time.Duration
+			var fetching time.Duration
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				for h := 0; h < 24; h++ {
+					b.StopTimer()
+					f0 := time.Now()
+					if err := pre.fetch(ctx, from, from.Add(time.Hour)); err != nil {
+						b.Fatal(err)
+					}
+					fetching += time.Since(f0)
+					b.StartTimer()
 					t0, s0 := time.Now(), src.source
 					if _, err := e.Evaluate(ctx, src, from, from.Add(time.Hour)); err != nil {
 						b.Fatal(err)
@@ -117,6 +168,9 @@ func BenchmarkLiveHour(b *testing.B) {
 			}
 			b.StopTimer()
 			b.Logf("engine time by event hour: %v", took)
+			if pre.hits != len(took) {
+				b.Errorf("%d of %d event hours read from the prefetched readings", pre.hits, len(took))
+			}
 			var sum time.Duration
 			for _, d := range took {
 				sum += d
@@ -130,7 +184,7 @@ func BenchmarkLiveHour(b *testing.B) {
 			runtime.KeepAlive(e)
 			b.ReportMetric(float64(len(s.Meters())), "meters")
 			b.ReportMetric((sum / time.Duration(len(took))).Seconds(), "s/hour")
-			b.ReportMetric((src.source / time.Duration(len(took))).Seconds(), "source_s/hour")
+			b.ReportMetric(((fetching + src.source) / time.Duration(len(took))).Seconds(), "source_s/hour")
 			b.ReportMetric(slices.Max(took).Seconds(), "max_s/hour")
 			b.ReportMetric(float64(src.rows)/stored, "rows_read/stored")
 			b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap_MB")
