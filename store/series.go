@@ -12,10 +12,11 @@ import (
 // (from, to], grouped per meter and sorted by time, to fn. The slices are
 // reused between calls: fn must copy what it keeps.
 func (s *Store) MeterReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	args := []any{from.UTC(), to.UTC()}
 	if to.Sub(from) <= unmergedReadMax {
-		return s.unmergedReadings(ctx, from, to, fn)
+		return s.meterReadings(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings WHERE ts > ? AND ts <= ? ORDER BY meter_id, ts, version", args, fn)
 	}
-	return s.meterReadings(ctx, "", []any{from.UTC(), to.UTC()}, fn)
+	return s.meterReadings(ctx, "SELECT meter_id, ts, k, iv FROM "+s.latestReadings("")+" ORDER BY meter_id, ts", args, fn)
 }
 
 // unmergedReadMax is the longest span MeterReadings reads without FINAL:
@@ -23,19 +24,47 @@ func (s *Store) MeterReadings(ctx context.Context, from, to time.Time, fn func(m
 // overlaps the span whole, and under the (meter_id, ts) key a merged part
 // holds hours of every meter: at the end of a national day one hour read
 // with FINAL took 11-14 s on 18.16 (a 64M-row part spanning 18 hours),
-// against 2.3-3.6 s sorted without it (3.6M rows). A span of days is read
-// with FINAL, which streams where sorting would hold them all.
+// against 2.3-3.6 s sorted without it (3.6M rows). Such a span is read
+// with every stored version, sorted so that a reading's versions come
+// together, oldest first: the last of them is its latest, which FINAL
+// would keep (versions grow with every delivery; two equal ones are one
+// record delivered twice). A span of days is read with FINAL, which
+// streams where sorting would hold them all.
 const unmergedReadMax = 6 * time.Hour
 
-// unmergedReadings is MeterReadings over a short span: every stored
-// version, sorted so that a reading's versions come together, oldest
-// first; the last of them is its latest, which FINAL would keep (versions
-// grow with every delivery; two equal ones are one record delivered twice).
-func (s *Store) unmergedReadings(ctx context.Context, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
-	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, kwh, interval_s FROM "+s.db+".readings WHERE ts > ? AND ts <= ? ORDER BY meter_id, ts, version",
-		from.UTC(), to.UTC())
+// MeterReadingsOf is MeterReadings for the given meters only.
+func (s *Store) MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	if len(meterIDs) == 0 {
+		return nil
+	}
+	return s.forMeterChunks(meterIDs, func(cond string, args []any) error {
+		return s.meterReadings(ctx, "SELECT meter_id, ts, k, iv FROM "+s.latestReadings(cond)+" ORDER BY meter_id, ts", append([]any{from.UTC(), to.UTC()}, args...), fn)
+	})
+}
+
+// latestReadings is a subquery of the latest version of each reading with
+// ts in (?, ?] (and cond, an "AND meter_id IN (...)" with its own
+// arguments), columns meter_id, ts, k (kWh) and iv (interval_s). For the
+// given meters it keeps each reading's latest version by argMax over a
+// GROUP BY: on 18.16 FINAL reads a few meters' granules in every part ten
+// to twenty times slower (a feeder page's 50 meters: 0.32-0.57 s against
+// 0.02 s). For every meter it is FINAL, which streams.
+func (s *Store) latestReadings(cond string) string {
+	if cond == "" {
+		return "(SELECT meter_id, ts, kwh AS k, interval_s AS iv FROM " + s.db + ".readings FINAL WHERE ts > ? AND ts <= ?)"
+	}
+	return "(SELECT meter_id, ts, argMax(kwh, version) AS k, argMax(interval_s, version) AS iv FROM " + s.db +
+		".readings WHERE ts > ? AND ts <= ?" + cond + " GROUP BY meter_id, ts)"
+}
+
+// meterReadings runs query, whose rows (meter id, time, kWh, interval) come
+// sorted by meter and time, args[0] and args[1] the span's ends, and hands
+// fn each meter's readings; of rows with one meter and time, the last
+// stands (a sorted read of every version).
+func (s *Store) meterReadings(ctx context.Context, query string, args []any, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
+	rows, err := s.conn.Query(ctx, query, args...)
 	if err != nil {
-		return fmt.Errorf("cannot read readings %s..%s: %w", from.Format(time.RFC3339), to.Format(time.RFC3339), err)
+		return fmt.Errorf("cannot read readings %s..%s: %w", args[0].(time.Time).Format(time.RFC3339), args[1].(time.Time).Format(time.RFC3339), err)
 	}
 	defer rows.Close()
 	var (
@@ -75,73 +104,6 @@ func (s *Store) unmergedReadings(ctx context.Context, from, to time.Time, fn fun
 		return fn(cur, ts, kwh, ivs)
 	}
 	return nil
-}
-
-// MeterReadingsOf is MeterReadings for the given meters only.
-func (s *Store) MeterReadingsOf(ctx context.Context, meterIDs []string, from, to time.Time, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
-	if len(meterIDs) == 0 {
-		return nil
-	}
-	return s.forMeterChunks(meterIDs, func(cond string, args []any) error {
-		return s.meterReadings(ctx, cond, append([]any{from.UTC(), to.UTC()}, args...), fn)
-	})
-}
-
-// latestReadings is a subquery of the latest version of each reading with
-// ts in (?, ?] (and cond, an "AND meter_id IN (...)" with its own
-// arguments), columns meter_id, ts, k (kWh) and iv (interval_s). For the
-// given meters it keeps each reading's latest version by argMax over a
-// GROUP BY: on 18.16 FINAL reads a few meters' granules in every part ten
-// to twenty times slower (a feeder page's 50 meters: 0.32-0.57 s against
-// 0.02 s). For every meter it is FINAL, which streams.
-func (s *Store) latestReadings(cond string) string {
-	if cond == "" {
-		return "(SELECT meter_id, ts, kwh AS k, interval_s AS iv FROM " + s.db + ".readings FINAL WHERE ts > ? AND ts <= ?)"
-	}
-	return "(SELECT meter_id, ts, argMax(kwh, version) AS k, argMax(interval_s, version) AS iv FROM " + s.db +
-		".readings WHERE ts > ? AND ts <= ?" + cond + " GROUP BY meter_id, ts)"
-}
-
-func (s *Store) meterReadings(ctx context.Context, cond string, args []any, fn func(meterID string, ts []time.Time, kwh []float64, intervalS []int32) error) error {
-	rows, err := s.conn.Query(ctx, "SELECT meter_id, ts, k, iv FROM "+s.latestReadings(cond)+" ORDER BY meter_id, ts", args...)
-	if err != nil {
-		return fmt.Errorf("cannot read readings %s..%s: %w", args[0].(time.Time).Format(time.RFC3339), args[1].(time.Time).Format(time.RFC3339), err)
-	}
-	defer rows.Close()
-	var (
-		cur  string
-		ts   []time.Time
-		kwh  []float64
-		ivs  []int32
-		id   string
-		t    time.Time
-		k    float64
-		iv   uint32
-		sent = func() error {
-			if len(ts) == 0 {
-				return nil
-			}
-			err := fn(cur, ts, kwh, ivs)
-			ts, kwh, ivs = ts[:0], kwh[:0], ivs[:0]
-			return err
-		}
-	)
-	for rows.Next() {
-		if err := rows.Scan(&id, &t, &k, &iv); err != nil {
-			return err
-		}
-		if id != cur {
-			if err := sent(); err != nil {
-				return err
-			}
-			cur = id
-		}
-		ts, kwh, ivs = append(ts, t.UTC()), append(kwh, k), append(ivs, int32(iv))
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	return sent()
 }
 
 // PurchasesBetween returns the latest version of every purchase with ts in
