@@ -330,17 +330,7 @@ func (e *normalEqs) sumQuantile(us, ys []float64, beta [3]float64, tau, eps floa
 	ys = ys[:len(us)]
 	for i, u := range us {
 		y := ys[i]
-		r := y - (beta[0] + beta[1]*u + beta[2]*u*u)
-		q := tau
-		if r < 0 {
-			q = 1 - tau
-		}
-		// q / math.Max(|r|, eps), eps > 0: NaN stays NaN
-		d := math.Abs(r)
-		if d <= eps {
-			d = eps
-		}
-		wi := q / d
+		wi := quantileWeight(y, beta[0]+beta[1]*u+beta[2]*u*u, tau, eps)
 		if wi == 0 {
 			continue
 		}
@@ -361,6 +351,22 @@ func (e *normalEqs) sumQuantile(us, ys []float64, beta [3]float64, tau, eps floa
 	e.b0, e.b1, e.b2 = b0, b1, b2
 }
 
+// quantileWeight is the quantile fit's weight at tau of a point y whose
+// fitted value is fit: q / max(|r|, eps) for the residual r, q = tau above
+// the fit and 1 - tau below it (eps > 0; NaN stays NaN).
+func quantileWeight(y, fit, tau, eps float64) float64 {
+	r := y - fit
+	q := tau
+	if r < 0 {
+		q = 1 - tau
+	}
+	d := math.Abs(r)
+	if d <= eps {
+		d = eps
+	}
+	return q / d
+}
+
 // sumQuantileFull is sumQuantile for all three terms (the basis 1, u, u²):
 // the same products, without the ones by 1 and the basis's indexing; the
 // sums are the same to the bit.
@@ -371,16 +377,7 @@ func (e *normalEqs) sumQuantileFull(us, ys []float64, beta [3]float64, tau, eps 
 	for i, u := range us {
 		y := ys[i]
 		uu := u * u
-		r := y - (beta[0] + beta[1]*u + beta[2]*u*u)
-		q := tau
-		if r < 0 {
-			q = 1 - tau
-		}
-		d := math.Abs(r)
-		if d <= eps {
-			d = eps
-		}
-		wi := q / d
+		wi := quantileWeight(y, beta[0]+beta[1]*u+beta[2]*u*u, tau, eps)
 		if wi == 0 {
 			continue
 		}
