@@ -162,9 +162,9 @@ func (r *run) classPeers(class string, ds int) peerProfile {
 	return v
 }
 
-// kw is meter mi's mean kW by grid hour: NaN before the grid and where less than half the
-// hour is metered or the meter is stuck (the same non-zero reading a third
-// hour running: not a real load). From the third hour of a run on: marking
+// kw is meter mi's mean kW by grid hour: NaN before the grid, and where
+// less than half the hour is metered or the meter is stuck (the same
+// non-zero reading a third hour running: not a real load). From the third hour of a run on: marking
 // the run's first hours would need the hours after them, and an evaluation
 // sees only the past.
 type kw struct {
