@@ -67,12 +67,15 @@ func (r *run) meterBaselineIn(bySlot *[48][]float64, mi int32, p kw, ds int, ski
 	for s := range bySlot {
 		bySlot[s] = bySlot[s][:0]
 	}
+	// p.at(h), off the meter's rows taken once
+	e, cov := p.g.eRow(p.mi), p.g.covRow(p.mi)
 	for h := max(ds-r.lookH, 0); h < ds; h++ {
-		v := p.at(h)
+		v := kwAt(e, cov, h)
 		if math.IsNaN(v) || skip != nil && skip(r.dayOf(h)) {
 			continue
 		}
-		j, s := r.hod(h), r.slot(h)
+		s := int(r.slotOf[h])
+		j := s % 24
 		bySlot[s] = append(bySlot[s], v)
 		b.n[j]++
 		b.max[j] = math.Max(b.max[j], v)
@@ -176,11 +179,21 @@ func (p kw) at(h int) float64 {
 	if h < 0 {
 		return math.NaN() // before the grid: not metered here
 	}
-	v, ok := p.g.power(p.mi, h)
-	if !ok || p.g.runStart(p.mi, h, 3) <= h-2 {
+	return kwAt(p.g.eRow(p.mi), p.g.covRow(p.mi), h)
+}
+
+// kwAt is kw.at on a meter's rows of energy e and coverage cov, hour h of
+// the grid: NaN where less than half the hour is metered or the hour is
+// the third or later of a stuck run (grid.runStart, three hours back).
+func kwAt(e []float32, cov []uint16, h int) float64 {
+	c := cov[h]
+	if c < hourS/2 {
 		return math.NaN()
 	}
-	return v
+	if x := e[h]; x > 0 && h >= 2 && c >= hourS-1 && e[h-1] == x && cov[h-1] >= hourS-1 && e[h-2] == x && cov[h-2] >= hourS-1 {
+		return math.NaN()
+	}
+	return float64(e[h]) * hourS / float64(c)
 }
 
 // window returns hours [a, b] of p, in buf.

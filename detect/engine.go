@@ -150,6 +150,10 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	_, off := time.Unix(g.t0, 0).In(e.cfg.Location).Zone()
 	r.off = int64(off)
 	r.lookH = int(e.cfg.Lookback / time.Hour)
+	r.slotOf = make([]uint8, g.n)
+	for h := range r.slotOf {
+		r.slotOf[h] = uint8(r.slot(h))
+	}
 	r.prepare(last)
 
 	// The unregistered-load rule and the feeder balances read and keep
@@ -252,6 +256,7 @@ type run struct {
 	ss               []*siteSeries
 	cbuf             []float64
 	slotBuf          [48][]float64 // meterBaseline's
+	slotOf           []uint8       // slot of every hour of the grid
 }
 
 // hod returns the local hour of day of grid hour h.
