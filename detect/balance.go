@@ -137,17 +137,18 @@ func (r *run) balance(f *feederSeries, from int) {
 func (r *run) members(feeder string, t time.Time) ([]int32, string) {
 	ms := r.e.reg.FeederMeters(feeder, t)
 	out := make([]int32, 0, len(ms))
-	key := ""
+	var key strings.Builder
 	for _, m := range ms {
 		if m.Role == schemas.RoleFeederHead {
 			continue
 		}
-		key += m.MeterID + ","
+		key.WriteString(m.MeterID)
+		key.WriteByte(',')
 		if i, ok := r.g.idx[m.MeterID]; ok && r.g.seen[i] > r.g.t0 {
 			out = append(out, i)
 		}
 	}
-	return out, key
+	return out, key.String()
 }
 
 // ownFit fits a feeder's loss model on the complete hours of the lookback
