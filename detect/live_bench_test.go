@@ -101,8 +101,10 @@ func (p *prefetched) ReadingSpan(ctx context.Context) (time.Time, time.Time, err
 // evaluated a lookback's worth of days: the engine's mean and slowest hour
 // of a day (the simulated source computes each hour's readings before the
 // hour is timed: its time is source_s/hour), and the rows read back per
-// reading stored. Run it with a
-// 7-day and a 28-day lookback:
+// reading stored. Both lookbacks, 7 and 28 days, run on one simulated
+// fleet of 30 days and evaluate its last day live, so that the two differ
+// in their lookback alone (not in the fleet's incidents, nor in the size
+// of the simulator beside them):
 //
 //	go test ./detect/ -run '^$' -bench LiveHour -benchtime 1x -timeout 60m
 //
@@ -112,16 +114,17 @@ func BenchmarkLiveHour(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("RIGWATCH_BENCH_FEEDERS")); err == nil {
 		feeders = v
 	}
+	const days = 30
+	s, err := sim.New(sim.Config{Seed: 1, Feeders: feeders, Days: days})
+	if err != nil {
+		b.Fatal(err)
+	}
+	reg, _ := registry.New(registry.Config{}, nil)
+	reg.ApplyLicenses(s.Licenses())
+	reg.ApplyMeters(s.Meters())
+	reg.ApplyRigs(s.Rigs())
 	for _, look := range []int{7, 28} {
 		b.Run("lookback="+strconv.Itoa(look)+"d", func(b *testing.B) {
-			s, err := sim.New(sim.Config{Seed: 1, Feeders: feeders, Days: look + 2})
-			if err != nil {
-				b.Fatal(err)
-			}
-			reg, _ := registry.New(registry.Config{}, nil)
-			reg.ApplyLicenses(s.Licenses())
-			reg.ApplyMeters(s.Meters())
-			reg.ApplyRigs(s.Rigs())
 			pre := &prefetched{Series: simSeries{s}}
 			src := &countingSeries{Series: pre}
 			e, err := New(Config{Lookback: time.Duration(look) * 24 * time.Hour}, reg, nil)
@@ -129,8 +132,9 @@ func BenchmarkLiveHour(b *testing.B) {
 				b.Fatal(err)
 			}
 			ctx := context.Background()
-			from := s.Start().Add(time.Duration(look+1) * 24 * time.Hour)
-			if _, err := e.Evaluate(ctx, src, s.Start(), from); err != nil {
+			// the fleet's last day live, after the lookback and a day
+			from := s.Start().Add((days - 1) * 24 * time.Hour)
+			if _, err := e.Evaluate(ctx, src, from.Add(-time.Duration(look+1)*24*time.Hour), from); err != nil {
 				b.Fatal(err)
 			}
 			src.rows, src.source = 0, 0
