@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/schemas"
 	"github.com/rigwatch/rigwatch/sim"
 )
@@ -127,14 +126,7 @@ func BenchmarkEvaluateDay(b *testing.B) {
 	if testing.Short() {
 		feeders = 200
 	}
-	s, err := sim.New(sim.Config{Seed: 1, Feeders: feeders, Days: look + 1 + b.N})
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, _ := registry.New(registry.Config{}, nil)
-	reg.ApplyLicenses(s.Licenses())
-	reg.ApplyMeters(s.Meters())
-	reg.ApplyRigs(s.Rigs())
+	s, reg := simFleet(b, sim.Config{Seed: 1, Feeders: feeders, Days: look + 1 + b.N})
 	src := simSeries{s}
 	e, err := New(Config{Lookback: time.Duration(look) * 24 * time.Hour}, reg, nil)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rigwatch/rigwatch/registry"
 	"github.com/rigwatch/rigwatch/sim"
 )
 
@@ -115,14 +114,7 @@ func BenchmarkLiveHour(b *testing.B) {
 		feeders = v
 	}
 	const days = 30
-	s, err := sim.New(sim.Config{Seed: 1, Feeders: feeders, Days: days})
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg, _ := registry.New(registry.Config{}, nil)
-	reg.ApplyLicenses(s.Licenses())
-	reg.ApplyMeters(s.Meters())
-	reg.ApplyRigs(s.Rigs())
+	s, reg := simFleet(b, sim.Config{Seed: 1, Feeders: feeders, Days: days})
 	for _, look := range []int{7, 28} {
 		b.Run("lookback="+strconv.Itoa(look)+"d", func(b *testing.B) {
 			pre := &prefetched{Series: simSeries{s}}

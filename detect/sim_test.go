@@ -24,6 +24,21 @@ type world struct {
 
 func newWorld(t testing.TB, cfg sim.Config) *world {
 	t.Helper()
+	s, reg := simFleet(t, cfg)
+	src := NewMemSeries()
+	var buf []schemas.Reading
+	for step := 0; step < s.Steps(); step++ {
+		buf = s.ReadingsAt(step, buf)
+		src.AddReadings(buf...)
+	}
+	src.AddPurchases(s.Purchases()...)
+	return &world{s: s, reg: reg, src: src}
+}
+
+// simFleet simulates a scenario and loads its licences, meters and rigs
+// into a registry.
+func simFleet(t testing.TB, cfg sim.Config) (*sim.Scenario, *registry.Index) {
+	t.Helper()
 	s, err := sim.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -41,14 +56,7 @@ func newWorld(t testing.TB, cfg sim.Config) *world {
 	if err := reg.ApplyRigs(s.Rigs()); err != nil {
 		t.Fatal(err)
 	}
-	src := NewMemSeries()
-	var buf []schemas.Reading
-	for step := 0; step < s.Steps(); step++ {
-		buf = s.ReadingsAt(step, buf)
-		src.AddReadings(buf...)
-	}
-	src.AddPurchases(s.Purchases()...)
-	return &world{s: s, reg: reg, src: src}
+	return s, reg
 }
 
 func (w *world) engine(t testing.TB) *Engine {
