@@ -182,18 +182,14 @@ func (p kw) at(h int) float64 {
 	return kwAt(p.g.eRow(p.mi), p.g.covRow(p.mi), h)
 }
 
-// kwAt is kw.at on a meter's rows of energy e and coverage cov, hour h of
-// the grid: NaN where less than half the hour is metered or the hour is
-// the third or later of a stuck run (grid.runStart, three hours back).
+// kwAt is kw.at on a meter's rows of energy e and coverage cov (eRow and
+// covRow, taken once for many hours).
 func kwAt(e []float32, cov []uint16, h int) float64 {
-	c := cov[h]
-	if c < hourS/2 {
+	v, ok := rowPower(e, cov, h)
+	if !ok || rowRunStart(e, cov, h, 3) <= h-2 {
 		return math.NaN()
 	}
-	if x := e[h]; x > 0 && h >= 2 && c >= hourS-1 && e[h-1] == x && cov[h-1] >= hourS-1 && e[h-2] == x && cov[h-2] >= hourS-1 {
-		return math.NaN()
-	}
-	return float64(e[h]) * hourS / float64(c)
+	return v
 }
 
 // window returns hours [a, b] of p, in buf.
@@ -213,12 +209,16 @@ func (p kw) window(buf []float64, a, b int) []float64 {
 // communication fault, unless the meter's resolution cannot show the load
 // move (see quality).
 func (g *grid) runStart(mi int32, h, limit int) int {
-	e := g.eRow(mi)
-	if e[h] <= 0 || !g.full(mi, h) {
+	return rowRunStart(g.eRow(mi), g.covRow(mi), h, limit)
+}
+
+// rowRunStart is runStart on a meter's rows of energy e and coverage cov.
+func rowRunStart(e []float32, cov []uint16, h, limit int) int {
+	if e[h] <= 0 || cov[h] < hourS-1 {
 		return h + 1
 	}
 	s := h
-	for s > 0 && (limit == 0 || h-s+1 < limit) && e[s-1] == e[h] && g.full(mi, s-1) {
+	for s > 0 && (limit == 0 || h-s+1 < limit) && e[s-1] == e[h] && cov[s-1] >= hourS-1 {
 		s--
 	}
 	return s

@@ -301,11 +301,16 @@ func floorDiv(a, b int64) int64 {
 // half the hour is covered.
 func (g *grid) power(mi int32, h int) (float64, bool) {
 	ch, o := g.row(mi)
-	c := ch.cov[o+h]
+	return rowPower(ch.e[o:o+g.n], ch.cov[o:o+g.n], h)
+}
+
+// rowPower is power on a meter's rows of energy e and coverage cov.
+func rowPower(e []float32, cov []uint16, h int) (float64, bool) {
+	c := cov[h]
 	if c < hourS/2 {
 		return 0, false
 	}
-	return float64(ch.e[o+h]) * hourS / float64(c), true
+	return float64(e[h]) * hourS / float64(c), true
 }
 
 // full reports whether hour h of meter mi is covered completely.
