@@ -2,6 +2,8 @@ package localch
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -66,5 +68,57 @@ func TestCluster(t *testing.T) {
 			}
 			cc.Close()
 		}
+	}
+}
+
+// TestMemberBeforeZooKeeper starts a cluster member while its ZooKeeper is
+// not up yet (its DDL worker fails to connect, as it may on a loaded
+// machine), and sends it ON CLUSTER DDL as soon as Start returns. 18.16
+// segfaults on that unless Start has waited for the worker's session.
+func TestMemberBeforeZooKeeper(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	var zkPort, tcp, httpPort, inter int
+	for _, p := range []*int{&zkPort, &tcp, &httpPort, &inter} {
+		var err error
+		if *p, err = freePort(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	extra := fmt.Sprintf(`  <interserver_http_port>%d</interserver_http_port>
+  <interserver_http_host>127.0.0.1</interserver_http_host>
+  <macros><shard>01</shard><replica>s1r1</replica></macros>
+  <zookeeper><node><host>127.0.0.1</host><port>%d</port></node><session_timeout_ms>6000</session_timeout_ms></zookeeper>
+  <distributed_ddl><path>/clickhouse/task_queue/ddl</path></distributed_ddl>
+  <remote_servers><solo><shard><replica><host>127.0.0.1</host><port>%d</port></replica></shard></solo></remote_servers>
+`, inter, zkPort, tcp)
+	zkc := make(chan *ZooKeeper, 1)
+	go func() {
+		time.Sleep(3 * time.Second)
+		zk, err := startZooKeeper(ctx, filepath.Join(dir, "zookeeper"), zkPort, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		zkc <- zk
+	}()
+	srv, err := StartWith(ctx, filepath.Join(dir, "s1r1"), Options{tcp: tcp, http: httpPort, extra: extra}, nil)
+	zk := <-zkc
+	defer zk.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.Addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS x ON CLUSTER solo"); err != nil {
+		t.Fatalf("ON CLUSTER DDL right after start: %v", err)
+	}
+	var n uint64
+	if err := conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = 'x'").Scan(&n); err != nil || n != 1 {
+		t.Errorf("database x: %d (%v), want 1", n, err)
 	}
 }

@@ -8,7 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -202,6 +205,12 @@ func start(ctx context.Context, dir string, tcp, http int, opts Options, log *za
 		s.Stop()
 		return nil, err
 	}
+	if strings.Contains(opts.extra, "<distributed_ddl>") {
+		if err := s.waitDDLWorker(ctx, 60*time.Second); err != nil {
+			s.Stop()
+			return nil, err
+		}
+	}
 	log.Info("started private ClickHouse server", zap.String("addr", s.Addr), zap.String("dir", dir))
 	return s, nil
 }
@@ -224,6 +233,58 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("ClickHouse server did not accept connections on %s within %s; see %s", s.Addr, limit, filepath.Join(s.Dir, "log"))
+		}
+	}
+}
+
+// waitDDLWorker waits until a cluster member can take ON CLUSTER DDL.
+// 18.16's DDL worker takes the server's ZooKeeper session in a loop that
+// tries again a second after each failure, and a server whose worker has
+// no session yet segfaults on the first ON CLUSTER statement it receives
+// (a null pointer in zkutil::ZooKeeper::createImpl; the server comes up
+// while the worker is still trying). So wait until a query of
+// system.zookeeper succeeds (the server's session exists, and the worker
+// takes it on its next try), then until 1.5 s pass with no new worker
+// error in the error log.
+func (s *Server) waitDDLWorker(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	client := &http.Client{Timeout: 2 * time.Second}
+	probe := fmt.Sprintf("http://127.0.0.1:%d/?query=%s", s.httpPort, url.QueryEscape("SELECT count() FROM system.zookeeper WHERE path = '/'"))
+	failures := func() int {
+		b, _ := os.ReadFile(filepath.Join(s.Dir, "log", "server.err.log"))
+		return strings.Count(string(b), "DDLWorker::run()")
+	}
+	session := false
+	last := -1
+	for {
+		if !session {
+			if resp, err := client.Get(probe); err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				session = resp.StatusCode == http.StatusOK
+			}
+		}
+		if session {
+			n := failures()
+			if n == last {
+				return nil
+			}
+			last = n
+		}
+		wait := 100 * time.Millisecond
+		if session {
+			wait = 1500 * time.Millisecond
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return fmt.Errorf("ClickHouse server exited at start (%v); see %s", err, filepath.Join(s.Dir, "log"))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("ClickHouse server on %s has no ZooKeeper session for its DDL worker after %s; see %s", s.Addr, limit, filepath.Join(s.Dir, "log"))
 		}
 	}
 }
