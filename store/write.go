@@ -91,9 +91,11 @@ func boolU8(b bool) uint8 {
 }
 
 func (s *Store) insert(ctx context.Context, table, cols string, n int, row func(i int) []any) error {
-	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.db+"."+table+" ("+cols+")")
+	bctx, detach := batchContext(ctx)
+	defer detach()
+	batch, err := s.conn.PrepareBatch(bctx, "INSERT INTO "+s.db+"."+table+" ("+cols+")")
 	if err != nil {
-		return fmt.Errorf("cannot prepare insert of %d rows into %s: %w", n, table, err)
+		return fmt.Errorf("cannot prepare insert of %d rows into %s: %w", n, table, batchErr(ctx, err))
 	}
 	defer batch.Abort()
 	for i := 0; i < n; i++ {
@@ -101,10 +103,36 @@ func (s *Store) insert(ctx context.Context, table, cols string, n int, row func(
 			return fmt.Errorf("cannot append row %d for %s: %w", i, table, err)
 		}
 	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("cannot insert %d rows into %s: %w", n, table, err)
+	err = batch.Send()
+	detach()
+	if err != nil {
+		return fmt.Errorf("cannot insert %d rows into %s: %w", n, table, batchErr(ctx, err))
 	}
 	return nil
+}
+
+// batchContext returns the context to prepare a batch with: it ends when
+// ctx ends, until detach is called, and never after. clickhouse-go's
+// Send watches the batch's context from a goroutine of its own and closes
+// the connection when the context ends. On a loaded machine that
+// goroutine may first run after Send has returned and the connection has
+// gone back to the pool; if ctx has ended by then (a deferred cancel
+// does, at once), it may close the connection under the next query that
+// took it ("use of closed network connection", seen in a full test run
+// on this machine). Call detach as soon as Send returns.
+func batchContext(ctx context.Context) (context.Context, func()) {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, cancel)
+	return bctx, func() { stop() }
+}
+
+// batchErr is err, or why ctx ended when it has: a batch whose context
+// ended fails on its closed connection.
+func batchErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+	}
+	return err
 }
 
 // readingsTable is where readings go, and readingColumns their columns in
@@ -124,9 +152,10 @@ const (
 // be taken as stored. An Inserter is not safe for concurrent use; a Store
 // hands out any number.
 type Inserter struct {
-	s     *Store
-	batch driver.Batch // the open readings INSERT; nil when none
-	rows  int          // readings sent into it
+	s      *Store
+	batch  driver.Batch // the open readings INSERT; nil when none
+	detach func()       // ends the batch's tie to its context; see batchContext
+	rows   int          // readings sent into it
 	// Column buffers, reused from block to block.
 	ids []string
 	ts  []time.Time
@@ -167,9 +196,10 @@ func (w *Inserter) Flush(ctx context.Context) error {
 	}
 	n := w.rows
 	err := w.batch.Send() // the block is empty: this ends the INSERT
+	w.detach()
 	w.batch, w.rows = nil, 0
 	if err != nil {
-		return fmt.Errorf("cannot insert %d readings: %w", n, err)
+		return fmt.Errorf("cannot insert %d readings: %w", n, batchErr(ctx, err))
 	}
 	return nil
 }
@@ -179,6 +209,7 @@ func (w *Inserter) Flush(ctx context.Context) error {
 func (w *Inserter) Abort() {
 	if w.batch != nil {
 		_ = w.batch.Abort()
+		w.detach()
 		w.batch, w.rows = nil, 0
 	}
 }
@@ -190,11 +221,13 @@ func (w *Inserter) writeReadings(ctx context.Context, rs []schemas.Reading) erro
 		return nil
 	}
 	if w.batch == nil {
-		batch, err := w.s.conn.PrepareBatch(ctx, "INSERT INTO "+w.s.db+"."+readingsTable+" ("+readingColumns+")")
+		bctx, detach := batchContext(ctx)
+		batch, err := w.s.conn.PrepareBatch(bctx, "INSERT INTO "+w.s.db+"."+readingsTable+" ("+readingColumns+")")
 		if err != nil {
-			return fmt.Errorf("cannot prepare insert of readings: %w", err)
+			detach()
+			return fmt.Errorf("cannot prepare insert of readings: %w", batchErr(ctx, err))
 		}
-		w.batch = batch
+		w.batch, w.detach = batch, detach
 	}
 	w.ids, w.ts, w.kwh, w.iv, w.ver = w.ids[:0], w.ts[:0], w.kwh[:0], w.iv[:0], w.ver[:0]
 	for i := range rs {
