@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/rigwatch/rigwatch/internal/localch"
 	"github.com/rigwatch/rigwatch/internal/testenv"
@@ -50,25 +51,38 @@ func TestClusterFlags(t *testing.T) {
 	}
 }
 
+// eachServer calls fn with a connection to each server of c, shard by
+// shard (s is the shard's index), and stops at fn's first error.
+func eachServer(c *localch.Cluster, fn func(s int, addr string, conn driver.Conn) error) error {
+	for s, sh := range c.Servers {
+		for _, srv := range sh {
+			conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.Addr}})
+			if err != nil {
+				return err
+			}
+			err = fn(s, srv.Addr, conn)
+			conn.Close()
+			if err != nil {
+				return fmt.Errorf("%s: %w", srv.Addr, err)
+			}
+		}
+	}
+	return nil
+}
+
 // shardCounts returns the rows of table on each server of c, shard by
 // shard, as stored (no FINAL).
 func shardCounts(t *testing.T, ctx context.Context, c *localch.Cluster, db, table string) [][]uint64 {
 	t.Helper()
 	out := make([][]uint64, len(c.Servers))
-	for s, sh := range c.Servers {
-		for _, srv := range sh {
-			conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.Addr}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var n uint64
-			err = conn.QueryRow(ctx, "SELECT count() FROM "+db+"."+schemas.LocalTable(table)).Scan(&n)
-			conn.Close()
-			if err != nil {
-				t.Fatalf("count on %s: %v", srv.Addr, err)
-			}
-			out[s] = append(out[s], n)
-		}
+	err := eachServer(c, func(s int, _ string, conn driver.Conn) error {
+		var n uint64
+		err := conn.QueryRow(ctx, "SELECT count() FROM "+db+"."+schemas.LocalTable(table)).Scan(&n)
+		out[s] = append(out[s], n)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("count of %s: %v", table, err)
 	}
 	return out
 }
@@ -88,20 +102,14 @@ func replicasAgree(t *testing.T, ctx context.Context, c *localch.Cluster, db str
 	var got [][]digest
 	ok := waitFor(within, func() bool {
 		got = make([][]digest, len(c.Servers))
-		for s, sh := range c.Servers {
-			for _, srv := range sh {
-				conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.Addr}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var d digest
-				err = conn.QueryRow(ctx, "SELECT count(), sum(cityHash64(meter_id, ts, kwh, interval_s, version)) FROM "+db+"."+schemas.LocalTable("readings")+" FINAL").Scan(&d.rows, &d.hash)
-				conn.Close()
-				if err != nil {
-					t.Fatalf("readings on %s: %v", srv.Addr, err)
-				}
-				got[s] = append(got[s], d)
-			}
+		err := eachServer(c, func(s int, _ string, conn driver.Conn) error {
+			var d digest
+			err := conn.QueryRow(ctx, "SELECT count(), sum(cityHash64(meter_id, ts, kwh, interval_s, version)) FROM "+db+"."+schemas.LocalTable("readings")+" FINAL").Scan(&d.rows, &d.hash)
+			got[s] = append(got[s], d)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("readings after FINAL: %v", err)
 		}
 		for _, sh := range got {
 			for _, d := range sh[1:] {
@@ -124,33 +132,30 @@ func replicasAgree(t *testing.T, ctx context.Context, c *localch.Cluster, db str
 func replicationState(ctx context.Context, c *localch.Cluster, db, table string) string {
 	var b strings.Builder
 	local := schemas.LocalTable(table)
-	for _, sh := range c.Servers {
-		for _, srv := range sh {
-			fmt.Fprintf(&b, "%s:", srv.Addr)
-			conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{srv.Addr}})
-			if err != nil {
-				fmt.Fprintf(&b, " %v\n", err)
-				continue
-			}
-			var readonly, expired uint8
-			var queue, inserts, merges uint32
-			var delay uint64
-			err = conn.QueryRow(ctx, "SELECT is_readonly, is_session_expired, queue_size, inserts_in_queue, merges_in_queue, absolute_delay FROM system.replicas WHERE database = ? AND table = ?", db, local).
-				Scan(&readonly, &expired, &queue, &inserts, &merges, &delay)
-			fmt.Fprintf(&b, " readonly %d, session expired %d, queue %d (inserts %d, merges %d), delay %d s (%v)\n", readonly, expired, queue, inserts, merges, delay, err)
-			rows, err := conn.Query(ctx, "SELECT type, new_part_name, num_tries, last_exception, postpone_reason FROM system.replication_queue WHERE database = ? AND table = ? ORDER BY create_time LIMIT 5", db, local)
-			if err == nil {
-				for rows.Next() {
-					var typ, part, exc, postpone string
-					var tries uint32
-					if rows.Scan(&typ, &part, &tries, &exc, &postpone) == nil {
-						fmt.Fprintf(&b, "  %s %s: %d tries; %q; %q\n", typ, part, tries, exc, postpone)
-					}
-				}
-				rows.Close()
-			}
-			conn.Close()
+	err := eachServer(c, func(_ int, addr string, conn driver.Conn) error {
+		var readonly, expired uint8
+		var queue, inserts, merges uint32
+		var delay uint64
+		err := conn.QueryRow(ctx, "SELECT is_readonly, is_session_expired, queue_size, inserts_in_queue, merges_in_queue, absolute_delay FROM system.replicas WHERE database = ? AND table = ?", db, local).
+			Scan(&readonly, &expired, &queue, &inserts, &merges, &delay)
+		fmt.Fprintf(&b, "%s: readonly %d, session expired %d, queue %d (inserts %d, merges %d), delay %d s (%v)\n", addr, readonly, expired, queue, inserts, merges, delay, err)
+		rows, err := conn.Query(ctx, "SELECT type, new_part_name, num_tries, last_exception, postpone_reason FROM system.replication_queue WHERE database = ? AND table = ? ORDER BY create_time LIMIT 5", db, local)
+		if err != nil {
+			return err
 		}
+		defer rows.Close()
+		for rows.Next() {
+			var typ, part, exc, postpone string
+			var tries uint32
+			if err := rows.Scan(&typ, &part, &tries, &exc, &postpone); err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "  %s %s: %d tries; %q; %q\n", typ, part, tries, exc, postpone)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		fmt.Fprintf(&b, "(%v)\n", err)
 	}
 	return b.String()
 }
