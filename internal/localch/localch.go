@@ -216,25 +216,13 @@ func start(ctx context.Context, dir string, tcp, http int, opts Options, log *za
 }
 
 func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
+	return s.poll(ctx, limit, "did not accept connections", func() (bool, time.Duration) {
 		c, err := net.DialTimeout("tcp", s.Addr, 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			return nil
 		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			return fmt.Errorf("ClickHouse server exited at start (%v); see %s", err, filepath.Join(s.Dir, "log"))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("ClickHouse server did not accept connections on %s within %s; see %s", s.Addr, limit, filepath.Join(s.Dir, "log"))
-		}
-	}
+		return err == nil, 100 * time.Millisecond
+	})
 }
 
 // waitDDLWorker waits until a cluster member can take ON CLUSTER DDL.
@@ -247,7 +235,6 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 // takes it on its next try), then until 1.5 s pass with no new worker
 // error in the error log.
 func (s *Server) waitDDLWorker(ctx context.Context, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
 	client := &http.Client{Timeout: 2 * time.Second}
 	probe := fmt.Sprintf("http://127.0.0.1:%d/?query=%s", s.httpPort, url.QueryEscape("SELECT count() FROM system.zookeeper WHERE path = '/'"))
 	failures := func() int {
@@ -256,24 +243,34 @@ func (s *Server) waitDDLWorker(ctx context.Context, limit time.Duration) error {
 	}
 	session := false
 	last := -1
-	for {
+	return s.poll(ctx, limit, "had no ZooKeeper session for its DDL worker", func() (bool, time.Duration) {
 		if !session {
-			if resp, err := client.Get(probe); err == nil {
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				session = resp.StatusCode == http.StatusOK
+			resp, err := client.Get(probe)
+			if err != nil {
+				return false, 100 * time.Millisecond
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if session = resp.StatusCode == http.StatusOK; !session {
+				return false, 100 * time.Millisecond
 			}
 		}
-		if session {
-			n := failures()
-			if n == last {
-				return nil
-			}
-			last = n
-		}
-		wait := 100 * time.Millisecond
-		if session {
-			wait = 1500 * time.Millisecond
+		n := failures()
+		done := n == last
+		last = n
+		return done, 1500 * time.Millisecond
+	})
+}
+
+// poll calls try until it reports done, waiting as long as try asks
+// between calls. It gives up when the server exits, ctx ends or limit
+// passes, with an error saying what the server did not do.
+func (s *Server) poll(ctx context.Context, limit time.Duration, failed string, try func() (done bool, wait time.Duration)) error {
+	deadline := time.Now().Add(limit)
+	for {
+		done, wait := try()
+		if done {
+			return nil
 		}
 		select {
 		case err := <-s.done:
@@ -284,7 +281,7 @@ func (s *Server) waitDDLWorker(ctx context.Context, limit time.Duration) error {
 		case <-time.After(wait):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("ClickHouse server on %s has no ZooKeeper session for its DDL worker after %s; see %s", s.Addr, limit, filepath.Join(s.Dir, "log"))
+			return fmt.Errorf("ClickHouse server on %s %s within %s; see %s", s.Addr, failed, limit, filepath.Join(s.Dir, "log"))
 		}
 	}
 }
