@@ -130,7 +130,7 @@ func StartCluster(ctx context.Context, dir string, cfg ClusterConfig, log *zap.L
 		c.Servers[s] = make([]*Server, cfg.Replicas)
 		for r := range pp[s] {
 			p := pp[s][r]
-			opts := Options{tcp: p.tcp, http: p.http, loadBalancing: cfg.LoadBalancing, extra: fmt.Sprintf("  <interserver_http_port>%d</interserver_http_port>\n  <macros><shard>%s</shard><replica>%s</replica></macros>\n",
+			opts := Options{tcp: p.tcp, http: p.http, loadBalancing: cfg.LoadBalancing, member: true, extra: fmt.Sprintf("  <interserver_http_port>%d</interserver_http_port>\n  <macros><shard>%s</shard><replica>%s</replica></macros>\n",
 				p.inter, ShardMacro(s), ReplicaMacro(s, r)) + common}
 			wg.Add(1)
 			go func() {

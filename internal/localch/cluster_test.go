@@ -102,7 +102,7 @@ func TestMemberBeforeZooKeeper(t *testing.T) {
 		}
 		zkc <- zk
 	}()
-	srv, err := StartWith(ctx, filepath.Join(dir, "s1r1"), Options{tcp: tcp, http: httpPort, extra: extra}, nil)
+	srv, err := StartWith(ctx, filepath.Join(dir, "s1r1"), Options{tcp: tcp, http: httpPort, extra: extra, member: true}, nil)
 	zk := <-zkc
 	defer zk.Stop()
 	if err != nil {

@@ -99,6 +99,9 @@ type Options struct {
 	// extra is configuration added to config.xml: a cluster member's
 	// ZooKeeper, macros, remote_servers and interserver port.
 	extra string
+	// member: extra makes the server a cluster member taking ON CLUSTER
+	// DDL; Start waits until it can (waitDDLWorker).
+	member bool
 	// tcp and http fix the ports (StartCluster names them all up front).
 	tcp, http int
 	// loadBalancing replaces the default profile's load_balancing.
@@ -205,7 +208,7 @@ func start(ctx context.Context, dir string, tcp, http int, opts Options, log *za
 		s.Stop()
 		return nil, err
 	}
-	if strings.Contains(opts.extra, "<distributed_ddl>") {
+	if opts.member {
 		if err := s.waitDDLWorker(ctx, 60*time.Second); err != nil {
 			s.Stop()
 			return nil, err
