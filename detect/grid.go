@@ -221,8 +221,15 @@ func (g *grid) slide(from, to time.Time) {
 	n := int((to.Unix() - from.Unix()) / hourS)
 	keep := max(0, min(g.n-d, n)) // hours kept, now at [0, keep)
 	stride := g.stride
-	if n > stride {
+	switch {
+	case n > stride:
 		stride = strideFor(n)
+	case d > 0 && stride > strideFor(n+2*24):
+		// The rows hold over two days more than the grid now covers (it
+		// read a backlog when fresh): laid out anew with room for a
+		// day's hours to come, they take half the memory or less, and a
+		// meter's hours lie closer together.
+		stride = strideFor(n + 24)
 	}
 	for ci := range g.chunks {
 		c := &g.chunks[ci]

@@ -69,4 +69,19 @@ func TestGridSlides(t *testing.T) {
 		}
 		check(fmt.Sprintf("step %d", step))
 	}
+	// A grid that read a long span (a fresh one on a backlog) and then
+	// slides to a short one by whole hours is laid out anew, with a day's
+	// room, instead of keeping rows as long as the backlog.
+	g.slide(time.Unix(g.t0, 0).UTC(), time.Unix(g.t0+int64(g.n+100)*hourS, 0).UTC())
+	book(0, meters, g.n-100)
+	check("grown by 100 hours")
+	long := g.stride
+	from := time.Unix(g.t0+int64(g.n-30)*hourS, 0).UTC()
+	g.slide(from, from.Add(31*time.Hour))
+	check("slid to the last 30 hours and a new one")
+	if g.stride != strideFor(31+24) || g.stride >= long {
+		t.Fatalf("rows of %d hours (before %d) for a grid of %d: want %d", g.stride, long, g.n, strideFor(31+24))
+	}
+	book(0, meters, 30)
+	check("the new hour")
 }
