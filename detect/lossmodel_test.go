@@ -138,10 +138,10 @@ func TestMedianSelecting(t *testing.T) {
 	}
 }
 
-// TestSumQuantileFull: the quantile fit's sums over all three terms, taken
-// without the basis's products by 1, are those of the general path (a
-// point at a time through add, with the same weight) to the bit, NaN and
-// zero weights included.
+// TestSumQuantileFull: the quantile fit's sums (weights first, then the
+// sums, over all three terms without the basis's products by 1, or over
+// fewer) are those of a point at a time through add, with the same weight,
+// to the bit, NaN and zero weights included.
 func TestSumQuantileFull(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	bits := func(e *normalEqs) [9]uint64 {
@@ -151,6 +151,10 @@ func TestSumQuantileFull(t *testing.T) {
 		}
 		return out
 	}
+	terms := []struct {
+		idx [3]int
+		n   int
+	}{{[3]int{0, 1, 2}, 3}, {[3]int{1, 2}, 2}, {[3]int{0, 1}, 2}, {[3]int{1}, 1}}
 	for trial := range 200 {
 		n := 1 + rng.IntN(700)
 		us, ys := make([]float64, n), make([]float64, n)
@@ -167,9 +171,10 @@ func TestSumQuantileFull(t *testing.T) {
 		beta := [3]float64{0, 0.01, 0.0002}
 		tau := []float64{0.1, 0.5, 0}[trial%3]
 		eps := 1e-6 * rng.Float64()
-		fast := newNormalEqs([3]int{0, 1, 2}, 3)
-		fast.sumQuantile(us, ys, beta, tau, eps)
-		ref := newNormalEqs([3]int{0, 1, 2}, 3)
+		tm := terms[trial%len(terms)]
+		fast := newNormalEqs(tm.idx, tm.n)
+		fast.sumQuantile(us, ys, beta, tau, eps, make([]float64, n))
+		ref := newNormalEqs(tm.idx, tm.n)
 		for i, u := range us {
 			r := ys[i] - (beta[0] + beta[1]*u + beta[2]*u*u)
 			q := tau
@@ -183,7 +188,7 @@ func TestSumQuantileFull(t *testing.T) {
 			ref.add(w, u, ys[i])
 		}
 		if bits(&fast) != bits(&ref) {
-			t.Fatalf("trial %d (%d points, tau %g): sums %v, want %v", trial, n, tau, fast, ref)
+			t.Fatalf("trial %d (%d points, tau %g, terms %v): sums %v, want %v", trial, n, tau, tm.idx[:tm.n], fast, ref)
 		}
 	}
 }
