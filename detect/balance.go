@@ -3,11 +3,8 @@ package detect
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"gonum.org/v1/gonum/stat"
@@ -293,18 +290,7 @@ func (r *run) fitMissing(fs []*feederSeries) {
 			}
 		}
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for k := int(next.Add(1) - 1); k < len(jobs); k = int(next.Add(1) - 1) {
-				jobs[k].lm = r.ownFit(jobs[k].f, jobs[k].ds)
-			}
-		}()
-	}
-	wg.Wait()
+	onCores(len(jobs), func(k int) { jobs[k].lm = r.ownFit(jobs[k].f, jobs[k].ds) })
 	for _, j := range jobs {
 		j.fits[r.g.t0+int64(j.ds)*hourS] = j.lm
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -180,12 +182,18 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	// Their evidence that needs the grid (a feeder's suspects) first, on
+	// every core: each refresh reads the run and writes its own episode.
+	var stale []*episode
+	for _, k := range keys {
+		if ep := e.eps[k]; ep.touched && ep.refresh != nil {
+			stale = append(stale, ep)
+		}
+	}
+	onCores(len(stale), func(i int) { stale[i].refresh(r, stale[i]) })
 	for _, k := range keys {
 		ep := e.eps[k]
 		if ep.touched {
-			if ep.refresh != nil {
-				ep.refresh(r, ep)
-			}
 			out = append(out, ep.alert(&e.cfg))
 			ep.touched = false
 		}
@@ -206,6 +214,21 @@ func (e *Engine) Evaluate(ctx context.Context, src Series, from, to time.Time) (
 	e.log.Debug("evaluated", zap.Time("from", from), zap.Time("to", to), zap.Int("meters", len(g.ids)),
 		zap.Int("alerts", len(out)), zap.Duration("took", time.Since(started)))
 	return out, nil
+}
+
+// onCores calls fn(i) for i in [0, n) on every core, each i once, and
+// returns when all have returned.
+func onCores(n int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), n) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // runSteps runs steps side by side and returns the first one's error.
