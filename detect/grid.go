@@ -231,13 +231,14 @@ func (g *grid) slide(from, to time.Time) {
 		// meter's hours lie closer together.
 		stride = strideFor(n + 24)
 	}
-	for ci := range g.chunks {
+	// A day's slide moves every row: chunk by chunk on every core.
+	onCores(len(g.chunks), func(ci int) {
 		c := &g.chunks[ci]
 		c.e = slideRows(c.e, g.stride, stride, d, keep, n)
 		c.cov = slideRows(c.cov, g.stride, stride, d, keep, n)
 		c.dsq = slideRows(c.dsq, g.stride, stride, d, keep, n)
 		c.dn = slideRows(c.dn, g.stride, stride, d, keep, n)
-	}
+	})
 	g.t0, g.n, g.stride = from.Unix(), n, stride
 }
 
