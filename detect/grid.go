@@ -227,8 +227,8 @@ func (g *grid) slide(from, to time.Time) {
 	case d > 0 && stride > strideFor(n+2*24):
 		// The rows hold over two days more than the grid now covers (it
 		// read a backlog when fresh): laid out anew with room for a
-		// day's hours to come, they take half the memory or less, and a
-		// meter's hours lie closer together.
+		// day's hours to come, they no longer carry the backlog's length
+		// in memory, and a meter's hours lie closer together.
 		stride = strideFor(n + 24)
 	}
 	// A day's slide moves every row: chunk by chunk on every core.
