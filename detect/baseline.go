@@ -4,7 +4,6 @@ import (
 	"math"
 	"runtime"
 	"slices"
-	"sync"
 
 	"github.com/rigwatch/rigwatch/schemas"
 )
@@ -255,17 +254,14 @@ func (r *run) baselinesOf(ms []int32, ds int) {
 		}
 	}
 	out := make([]baseline, len(todo))
+	// a worker per core, each with its own buffers, on every workers-th meter
 	workers := min(runtime.GOMAXPROCS(0), len(todo)/16+1)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			var buf [48][]float64
-			for i := w; i < len(todo); i += workers {
-				out[i] = r.meterBaselineIn(&buf, todo[i], kw{r.g, todo[i]}, ds, nil)
-			}
-		})
-	}
-	wg.Wait()
+	onCores(workers, func(w int) {
+		var buf [48][]float64
+		for i := w; i < len(todo); i += workers {
+			out[i] = r.meterBaselineIn(&buf, todo[i], kw{r.g, todo[i]}, ds, nil)
+		}
+	})
 	for i, mi := range todo {
 		r.keepBaseline(mi, day, out[i])
 	}
